@@ -1,0 +1,77 @@
+"""Builds a fresh Flask-Admin for every app."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.theme import Bootstrap4Theme
+from flask_babel import lazy_gettext as _l
+
+from admin_views.base import deny_access, staff_can_use_admin
+from admin_views.catalogue import (
+    CustomerTemplateView,
+    PackageAssignmentView,
+    PackageView,
+    PermissionView,
+)
+from admin_views.clients import ClientView
+from admin_views.history import AuditLogView
+from admin_views.people import PersonView, UserView
+from models import (
+    AuditEntry,
+    Client,
+    CustomerTemplate,
+    Package,
+    PackageAssignment,
+    Permission,
+    Person,
+    User,
+)
+
+
+class HomeView(AdminIndexView):
+    """The start page; like every admin page it needs a logged-in staff member."""
+
+    def is_accessible(self) -> bool:
+        return staff_can_use_admin()
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_access()
+
+    @expose()
+    def index(self):
+        from flask import url_for
+
+        cards = [
+            {"label": _l("Clients"), "count": "", "url": url_for("clients.index_view")},
+            {"label": _l("People"), "count": "", "url": url_for("persons.index_view")},
+            {"label": _l("Users"), "count": "", "url": url_for("users.index_view")},
+            {"label": _l("Packages"), "count": "", "url": url_for("packages.index_view")},
+        ]
+        return self.render("admin/index.html", cards=cards)
+
+
+def init_admin(app: Flask) -> Admin:
+    admin = Admin(
+        app,
+        name=_l("Client administration"),
+        index_view=HomeView(name=_l("Home"), url="/admin"),
+        theme=Bootstrap4Theme(base_template="admin/klient_base.html", fluid=True),
+    )
+    admin.add_view(ClientView(Client, name=_l("Clients"), endpoint="clients"))
+    admin.add_view(PersonView(Person, name=_l("People"), endpoint="persons"))
+    admin.add_view(UserView(User, name=_l("Users"), endpoint="users"))
+    admin.add_view(PackageView(Package, name=_l("Packages"), endpoint="packages", category=_l("Packages")))
+    admin.add_view(
+        PackageAssignmentView(
+            PackageAssignment, name=_l("Package assignments"), endpoint="assignments", category=_l("Packages")
+        )
+    )
+    admin.add_view(PermissionView(Permission, name=_l("Permissions"), endpoint="permissions", category=_l("Packages")))
+    admin.add_view(
+        CustomerTemplateView(
+            CustomerTemplate, name=_l("Customer templates"), endpoint="templates", category=_l("Settings")
+        )
+    )
+    admin.add_view(AuditLogView(AuditEntry, name=_l("Event log"), endpoint="auditlog", category=_l("Settings")))
+    return admin

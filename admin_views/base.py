@@ -1,0 +1,288 @@
+"""The one base every model view uses: access rules, tenancy, locking, history, messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, has_request_context, redirect, request, url_for
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.form import BaseForm
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from wtforms import HiddenField, SelectField
+from wtforms.validators import ValidationError
+
+from admin_views.labels import select_field
+from extensions import db
+from models import AuditEntry
+from services.errors import DomainError, StaleEditError, integrity_message
+
+
+class AdminForm(FlaskForm, BaseForm):
+    """Flask-Admin's form with Flask-WTF's CSRF token, so the global CSRFProtect accepts it."""
+
+    class Meta(FlaskForm.Meta):
+        pass
+
+
+def per_request(options_factory):
+    """Filter options read from the database when a page is shown (Flask-Admin caches at start)."""
+
+    def options():
+        if not has_request_context() or not current_user.is_authenticated:
+            return []
+        return options_factory()
+
+    options.per_request = True
+    return options
+
+
+def staff_can_use_admin() -> bool:
+    return bool(current_user.is_authenticated and current_user.is_staff and current_user.is_active)
+
+
+def deny_access():
+    """Anonymous → the login page (back here afterwards); logged in but not allowed → 403."""
+    if current_user.is_authenticated:
+        abort(403)
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+class TenantAjaxLoader(QueryAjaxModelLoader):
+    """Ajax lookups that only ever offer (or accept) rows of the current bureau."""
+
+    def __init__(self, name: str, model: type, **options: Any) -> None:
+        self.extra_criteria = options.pop("criteria", ())
+        super().__init__(name, db, model, **options)
+
+    def get_query(self):
+        query = super().get_query().filter(self.model.bureau_id == current_user.bureau_id)
+        for criterion in self.extra_criteria:
+            query = query.filter(criterion)
+        return query
+
+    def get_one(self, pk: Any) -> Any:
+        try:
+            key = int(pk)
+        except (TypeError, ValueError):
+            return None
+        with db.session.no_autoflush:
+            return self.get_query().filter(self.model.id == key).one_or_none()
+
+
+class UserAjaxLoader(TenantAjaxLoader):
+    """Find users by their person's name or e-mail."""
+
+    def get_list(self, term: str, offset: int = 0, limit: int = 10) -> list[Any]:
+        from models import Person, User
+
+        pattern = f"%{term}%"
+        query = (
+            self.get_query()
+            .join(User.person)
+            .filter(Person.first_name.ilike(pattern) | Person.last_name.ilike(pattern) | Person.email.ilike(pattern))
+        )
+        return query.order_by(Person.last_name, User.id).offset(offset).limit(limit).all()
+
+
+class SecureModelView(ModelView):
+    """Logged-in staff of one bureau see and change only that bureau's rows."""
+
+    admin_only = False
+    form_base_class = AdminForm
+    page_size = 50
+    can_set_page_size = True
+    page_size_options = (20, 50, 100, 200)
+    # Never COUNT(*) the whole table for every page: the pager shows next/previous only.
+    simple_list_pager = True
+    can_view_details = True
+    details_template = "admin/model/details_history.html"
+    edit_template = "admin/model/edit_locked.html"
+    list_template = "admin/model/list_ext.html"
+    form_excluded_columns = ("bureau", "bureau_id", "version", "created_at")
+    column_exclude_list = ("version",)
+    column_details_exclude_list = ("version", "password_hash")
+    action_disallowed_list: list[str] = []
+
+    # Coded columns shown as selects of translated labels: {column name: {value: label}}.
+    form_selects: dict[str, dict] = {}
+
+    def __init__(self, model: type, *args: Any, **kwargs: Any) -> None:
+        if self.form_selects:
+            overrides, form_args = dict(self.form_overrides or {}), dict(self.form_args or {})
+            for name, labels in self.form_selects.items():
+                optional = model.__table__.c[name].nullable
+                overrides[name] = SelectField
+                form_args[name] = {**form_args.get(name, {}), **select_field(labels, optional=optional)}
+            self.form_overrides, self.form_args = overrides, form_args
+        super().__init__(model, db, *args, **kwargs)
+
+    # --- access -----------------------------------------------------------------------------
+    def is_accessible(self) -> bool:
+        if not staff_can_use_admin():
+            return False
+        return current_user.is_bureau_admin or not self.admin_only
+
+    def inaccessible_callback(self, name: str, **kwargs: Any):
+        return deny_access()
+
+    def is_action_allowed(self, name: str) -> bool:
+        if name in self.action_disallowed_list:
+            return False
+        return super().is_action_allowed(name)
+
+    def _get_filter_groups(self):
+        groups = super()._get_filter_groups()
+        for items in (groups or {}).values():
+            for item in items:
+                options = self._filters[item["index"]].options
+                if getattr(options, "per_request", False):
+                    item["options"] = [(key, str(label)) for key, label in options()]
+        return groups
+
+    # --- tenancy ----------------------------------------------------------------------------
+    def selected(self, ids: list[str]):
+        """The current bureau's rows among the ids an action was given (junk ids are ignored)."""
+        keys = [int(i) for i in ids if str(i).isdigit()]
+        return self.get_query().filter(self.model.id.in_(keys)).all()
+
+    def tenant_filter(self, query):
+        return query.filter(self.model.bureau_id == current_user.bureau_id)
+
+    def get_query(self):
+        return self.tenant_filter(super().get_query())
+
+    def get_count_query(self):
+        return self.tenant_filter(super().get_count_query())
+
+    def get_one(self, id: Any) -> Any:
+        """Another bureau's id, or a malformed one, is simply not found."""
+        try:
+            key = int(id)
+        except (TypeError, ValueError):
+            abort(404)
+        record = self.get_query().filter(self.model.id == key).one_or_none()
+        if record is None:
+            abort(404)
+        return record
+
+    # --- forms: optimistic locking -----------------------------------------------------------
+    def get_edit_form(self):
+        form_class = super().get_edit_form()
+
+        class LockedEditForm(form_class):
+            version_check = HiddenField()
+
+        return LockedEditForm
+
+    def edit_form(self, obj: Any = None):
+        form = super().edit_form(obj)
+        if obj is not None and not form.version_check.data:
+            form.version_check.data = str(obj.version)
+        return form
+
+    populate_skip = frozenset({"version_check", "csrf_token"})
+
+    def populate(self, form, model) -> None:
+        """Copy form data to the model, leaving out fields that are not model attributes."""
+        for name, field in form._fields.items():
+            if name in self.populate_skip:
+                continue
+            field.populate_obj(model, name)
+
+    # --- model handlers ---------------------------------------------------------------------
+    def create_model(self, form):
+        try:
+            model = self.build_new_instance()
+            model.bureau_id = current_user.bureau_id
+            self.populate(form, model)
+            self.session.add(model)
+            self._on_model_change(form, model, True)
+            self.session.commit()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message, then rollback
+            self.session.rollback()
+            if not self.handle_view_exception(exc):
+                raise
+            return False
+        self.after_model_change(form, model, True)
+        return model
+
+    def update_model(self, form, model) -> bool:
+        try:
+            expected = form.version_check.data
+            if expected and str(model.version) != expected:
+                raise StaleEditError(
+                    _(
+                        "Someone else saved this record while you were editing it. "
+                        "Reload the page to see their changes, then make yours again."
+                    )
+                )
+            self.populate(form, model)
+            self._on_model_change(form, model, False)
+            self.session.commit()
+        except Exception as exc:  # noqa: BLE001
+            self.session.rollback()
+            if not self.handle_view_exception(exc):
+                raise
+            return False
+        self.after_model_change(form, model, False)
+        return True
+
+    def delete_model(self, model) -> bool:
+        try:
+            self.on_model_delete(model)
+            self.session.delete(model)
+            self.session.commit()
+        except Exception as exc:  # noqa: BLE001
+            self.session.rollback()
+            if not self.handle_view_exception(exc):
+                raise
+            return False
+        self.after_model_delete(model)
+        return True
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """Show the real reason in the user's language instead of a generic failure."""
+        if isinstance(exc, DomainError | ValidationError):
+            flash(str(exc), "error")
+            return True
+        if isinstance(exc, StaleDataError):
+            flash(
+                _(
+                    "Someone else saved this record while you were editing it. "
+                    "Reload the page to see their changes, then make yours again."
+                ),
+                "error",
+            )
+            return True
+        if isinstance(exc, IntegrityError):
+            message = integrity_message(exc)
+            flash(message or _("The database refused the change; nothing was saved."), "error")
+            return True
+        return False
+
+    # --- history ----------------------------------------------------------------------------
+    def history_for(self, model: Any) -> list[AuditEntry]:
+        return list(
+            db.session.scalars(
+                select(AuditEntry)
+                .where(
+                    AuditEntry.entity == self.model.__tablename__,
+                    AuditEntry.entity_id == model.id,
+                    AuditEntry.bureau_id == current_user.bureau_id,
+                )
+                .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                .limit(200)
+            )
+        )
+
+    def render(self, template: str, **kwargs: Any) -> str:
+        model = kwargs.get("model")
+        if model is not None and template in (self.details_template, self.edit_template):
+            kwargs["history"] = self.history_for(model)
+        return super().render(template, **kwargs)

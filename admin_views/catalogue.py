@@ -1,0 +1,158 @@
+"""Package catalogue, permissions, customer templates and package assignments."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual, FilterLike
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy.orm import contains_eager
+from wtforms.validators import NumberRange, Optional
+
+from admin_views.base import SecureModelView, TenantAjaxLoader, UserAjaxLoader
+from admin_views.labels import COUNTRY, LANGUAGE, PACKAGE_KIND, choices, formatter
+from extensions import db
+from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, Permission, User
+from services.packages import check_assignment, check_package
+
+
+class AdminEditsView(SecureModelView):
+    """Every staff member may look; only bureau administrators may change."""
+
+    @property
+    def can_create(self) -> bool:
+        return current_user.is_authenticated and current_user.is_bureau_admin
+
+    can_edit = can_create
+    can_delete = can_create
+
+
+class PackageView(AdminEditsView):
+    column_list = (
+        Package.code,
+        Package.name,
+        Package.kind,
+        Package.rank,
+        Package.price,
+        Package.requires_main,
+        Package.active,
+    )
+    column_labels = {
+        "code": _l("Code"),
+        "name": _l("Name"),
+        "kind": _l("Kind"),
+        "rank": _l("Rank"),
+        "price": _l("Monthly price per user"),
+        "requires_main": _l("Requires a main package"),
+        "active": _l("Active"),
+        "permissions": _l("Included permissions"),
+    }
+    column_formatters = {"kind": formatter("kind", PACKAGE_KIND)}
+    column_formatters_detail = column_formatters
+    column_searchable_list = (Package.code, Package.name)
+    column_sortable_list = (Package.code, Package.name, Package.kind, Package.rank, Package.price, Package.active)
+    column_default_sort = [(Package.kind, False), (Package.rank, False), (Package.code, False)]
+    column_filters = (
+        FilterEqual(Package.kind, _l("Kind"), options=choices(PACKAGE_KIND)),
+        BooleanEqualFilter(Package.active, _l("Active")),
+    )
+    form_columns = ("code", "name", "kind", "rank", "price", "requires_main", "active", "permissions")
+    form_selects = {"kind": PACKAGE_KIND}
+    form_args = {
+        "rank": {"validators": [Optional(), NumberRange(min=1, max=1000)]},
+        "price": {"validators": [NumberRange(min=0, max=99999999)]},
+    }
+    form_ajax_refs = {"permissions": TenantAjaxLoader("permissions", Permission, fields=["code", "name"])}
+
+    def on_model_change(self, form, model: Package, is_created: bool) -> None:
+        check_package(db.session, model)
+
+
+class PermissionView(SecureModelView):
+    admin_only = True
+    column_list = (Permission.code, Permission.name)
+    column_labels = {"code": _l("Code"), "name": _l("Name")}
+    column_searchable_list = (Permission.code, Permission.name)
+    column_sortable_list = (Permission.code, Permission.name)
+    column_default_sort = (Permission.code, False)
+    form_columns = ("code", "name")
+
+
+class CustomerTemplateView(SecureModelView):
+    admin_only = True
+    column_list = ("name", "country_code", "language", "currency")
+    column_labels = {
+        "name": _l("Name"),
+        "country_code": _l("Country code"),
+        "language": _l("Language"),
+        "currency": _l("Currency"),
+        "packages": _l("Packages a new client starts with"),
+    }
+    column_formatters = {"language": formatter("language", LANGUAGE)}
+    column_searchable_list = ("name",)
+    column_sortable_list = ("name", "country_code", "language", "currency")
+    column_default_sort = ("name", False)
+    form_columns = ("name", "country_code", "language", "currency", "packages")
+    form_selects = {
+        "language": LANGUAGE,
+        "currency": {"NOK": "NOK", "SEK": "SEK", "DKK": "DKK", "EUR": "EUR"},
+        "country_code": COUNTRY,
+    }
+    form_ajax_refs = {"packages": TenantAjaxLoader("packages", Package, fields=["code", "name"])}
+
+
+class PackageAssignmentView(SecureModelView):
+    admin_only = True
+    column_list = (
+        "user.person.first_name",
+        "user.person.last_name",
+        "package.code",
+        "package_kind",
+        "valid_from",
+        "valid_to",
+    )
+    column_labels = {
+        "user": _l("User"),
+        "user.person.first_name": _l("First name"),
+        "user.person.last_name": _l("Last name"),
+        "package": _l("Package"),
+        "package.code": _l("Package"),
+        "package_kind": _l("Kind"),
+        "valid_from": _l("From"),
+        "valid_to": _l("To (inclusive)"),
+    }
+    column_formatters = {"package_kind": formatter("package_kind", PACKAGE_KIND)}
+    column_sortable_list = ("valid_from", "valid_to", ("package.code", "package.code"))
+    column_default_sort = ("valid_from", True)
+    column_filters = (
+        FilterLike(Package.code, _l("Package")),
+        FilterEqual(PackageAssignment.package_kind, _l("Kind"), options=choices(PACKAGE_KIND)),
+        PackageAssignment.valid_from,
+        PackageAssignment.valid_to,
+    )
+    form_columns = ("user", "package", "valid_from", "valid_to")
+    form_ajax_refs = {
+        "user": UserAjaxLoader("user", User, fields=["id"], criteria=[User.person_kind.in_(KINDS_WITH_PACKAGES)]),
+        "package": TenantAjaxLoader("package", Package, fields=["code", "name"]),
+    }
+
+    def get_query(self):
+        return self.tenant_filter(
+            db.session.query(PackageAssignment)
+            .join(PackageAssignment.package)
+            .join(PackageAssignment.user)
+            .join(User.person)
+            .options(
+                contains_eager(PackageAssignment.package),
+                contains_eager(PackageAssignment.user).contains_eager(User.person),
+            )
+        )
+
+    def get_count_query(self):
+        return self.tenant_filter(super(SecureModelView, self).get_count_query())
+
+    def on_model_change(self, form, model: PackageAssignment, is_created: bool) -> None:
+        if model.valid_from is None:
+            model.valid_from = date.today()
+        check_assignment(db.session, model)

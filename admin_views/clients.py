@@ -1,0 +1,181 @@
+"""The client grid (klienter)."""
+
+from __future__ import annotations
+
+from flask import url_for
+from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from markupsafe import Markup
+from wtforms.validators import Optional, ValidationError
+
+from admin_views.base import SecureModelView, TenantAjaxLoader, per_request
+from admin_views.labels import CONSENT_STATUS, choices, formatter
+from extensions import db
+from forms.validators import EmailAddress, OrgNumber
+from models import Client, CustomerTemplate, Person
+from services.clients import find_duplicate_org_number
+from services.errors import DomainError
+
+
+def _template_options():
+    return [
+        (str(t.id), t.name)
+        for t in db.session.query(CustomerTemplate)
+        .filter(CustomerTemplate.bureau_id == current_user.bureau_id)
+        .order_by(CustomerTemplate.name)
+    ]
+
+
+def _name_with_badges(view, context, model, name):
+    badges = []
+    if model.is_demo:
+        badges.append(Markup('<span class="badge badge-demo ml-1">{}</span>').format(_("Demo")))
+    if model.is_internal:
+        badges.append(Markup('<span class="badge badge-info ml-1">{}</span>').format(_("Internal")))
+    return Markup("{}{}").format(model.name, Markup("").join(badges))
+
+
+class ClientView(SecureModelView):
+    column_list = (
+        Client.name,
+        Client.org_number,
+        Client.organisation_form,
+        "template",
+        Client.is_demo,
+        Client.consent_status,
+        Client.created_at,
+    )
+    column_labels = {
+        "name": _l("Company name"),
+        "org_number": _l("Organisation number"),
+        "organisation_form": _l("Organisation form"),
+        "template": _l("Customer template"),
+        "template.name": _l("Customer template"),
+        "is_demo": _l("Demo"),
+        "is_internal": _l("Internal client"),
+        "consent_status": _l("GDPR consent"),
+        "consent_at": _l("Consent answered"),
+        "consent_from": _l("Consent answered from"),
+        "created_at": _l("Created"),
+        "business_address_lines": _l("Business address"),
+        "business_postal_code": _l("Postcode"),
+        "business_city": _l("City"),
+        "business_country_code": _l("Country code"),
+        "postal_address_lines": _l("Postal address"),
+        "postal_postal_code": _l("Postal address postcode"),
+        "postal_city": _l("Postal address city"),
+        "postal_country_code": _l("Postal address country code"),
+        "email": _l("E-mail"),
+        "phone": _l("Phone"),
+        "company_lookup_enabled": _l("Company lookup"),
+        "custom_invoice_email_enabled": _l("Custom invoice e-mail"),
+        "contact_person": _l("Contact person"),
+        "persons": _l("People"),
+    }
+    column_formatters = {
+        "name": _name_with_badges,
+        "consent_status": formatter("consent_status", CONSENT_STATUS),
+    }
+    column_formatters_detail = {"consent_status": formatter("consent_status", CONSENT_STATUS)}
+    column_searchable_list = (Client.name, Client.org_number)
+    column_sortable_list = (
+        Client.name,
+        Client.org_number,
+        Client.organisation_form,
+        ("template", "template.name"),
+        Client.is_demo,
+        Client.consent_status,
+        Client.created_at,
+    )
+    column_default_sort = (Client.name, False)
+    column_filters = (
+        BooleanEqualFilter(Client.is_demo, _l("Demo")),
+        BooleanEqualFilter(Client.is_internal, _l("Internal client")),
+        FilterEqual(Client.template_id, _l("Customer template"), options=per_request(_template_options)),
+        FilterEqual(Client.consent_status, _l("GDPR consent"), options=choices(CONSENT_STATUS)),
+        Client.organisation_form,
+        Client.created_at,
+    )
+    column_details_exclude_list = ("version", "persons", "bureau")
+    form_columns = (
+        "is_demo",
+        "template",
+        "name",
+        "org_number",
+        "organisation_form",
+        "business_address_lines",
+        "business_postal_code",
+        "business_city",
+        "business_country_code",
+        "postal_address_lines",
+        "postal_postal_code",
+        "postal_city",
+        "postal_country_code",
+        "email",
+        "phone",
+        "contact_person",
+        "company_lookup_enabled",
+        "custom_invoice_email_enabled",
+    )
+    form_args = {
+        "org_number": {
+            "validators": [Optional(), OrgNumber()],
+            "filters": [lambda v: "".join(ch for ch in v if not ch.isspace()) if v else None],
+        },
+        "email": {"validators": [Optional(), EmailAddress()]},
+    }
+    form_widget_args = {
+        "business_address_lines": {"rows": 2},
+        "postal_address_lines": {"rows": 2},
+    }
+    form_ajax_refs = {
+        "template": TenantAjaxLoader("template", CustomerTemplate, fields=["name"]),
+        "contact_person": TenantAjaxLoader("contact_person", Person, fields=["first_name", "last_name", "email"]),
+    }
+
+    def on_model_change(self, form, model: Client, is_created: bool) -> None:
+        """Refuse what the product forbids before the database has to."""
+        if model.org_number:
+            existing = find_duplicate_org_number(db.session, model.bureau_id, model.org_number, exclude_id=model.id)
+            if existing is not None:
+                link = url_for(".details_view", id=existing.id)
+                raise ValidationError(
+                    Markup('{} <a href="{}">{}</a>').format(
+                        _("Another client in this bureau already has this organisation number:"),
+                        link,
+                        existing.name,
+                    )
+                )
+        if not is_created and form.is_demo.object_data and not model.is_demo:
+            raise DomainError(_("A demo client can never become a real client: the demo flag cannot be cleared."))
+        if model.is_internal and model.is_demo:
+            raise DomainError(_("The internal client cannot be a demo client."))
+        if model.contact_person is not None and model.contact_person.client_id not in (None, model.id):
+            raise DomainError(_("The contact person must be one of this client's people."))
+
+    def on_model_delete(self, model: Client) -> None:
+        if model.is_internal:
+            raise DomainError(_("The internal client cannot be deleted: it holds the bureau's staff."))
+
+    @action(
+        "mark_demo",
+        _l("Mark as demo"),
+        _l("Mark the selected clients as demo? A demo client can never become a real client again."),
+    )
+    def action_mark_demo(self, ids: list[str]) -> None:
+        from flask import flash
+
+        from services.clients import mark_demo
+
+        clients = self.selected(ids)
+        try:
+            changed = mark_demo(db.session, clients)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return
+        flash(_("%(count)s client(s) marked as demo.", count=changed), "success")

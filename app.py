@@ -1,0 +1,73 @@
+"""Application factory for Klientadministrasjon."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, current_app, has_request_context, redirect, request, session, url_for
+from flask_babel import get_locale
+
+from config import Config, check_production
+from extensions import babel, csrf, db, login_manager, mail, migrate
+
+# Norwegian bokmål is served under the locale code "no": that is the only code under which
+# Flask-Admin's installed catalogue is found (Babel has no "no_NO" and does not fall back
+# from "nb" to "no"). Browsers asking for nb or nn get the same catalogue.
+SUPPORTED_LOCALES = ("no", "en")
+LOCALE_ALIASES = {"nb": "no", "nn": "no", "no": "no", "en": "en"}
+
+
+def select_locale() -> str:
+    """Locale for this request: the user's choice in the session, else the browser's, else Norwegian."""
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    chosen = session.get("locale")
+    if chosen in SUPPORTED_LOCALES:
+        return chosen
+    best = request.accept_languages.best_match(list(LOCALE_ALIASES))
+    return LOCALE_ALIASES.get(best or "", current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(Config().as_mapping())
+    if config:
+        app.config.from_mapping(config)
+    check_production(app.config)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    mail.init_app(app)
+
+    import models  # noqa: F401  (registers the tables)
+    from admin_views import init_admin
+    from admin_views.auth import bp as auth_bp
+    from cli import register_cli
+    from services.audit import register_audit
+
+    register_audit(db)
+    app.register_blueprint(auth_bp)
+    init_admin(app)
+    register_cli(app)
+
+    @app.get("/")
+    def root():
+        return redirect(url_for("admin.index"))
+
+    @app.get("/language/<code>")
+    def set_language(code: str):
+        if code in SUPPORTED_LOCALES:
+            session["locale"] = code
+        target = request.referrer or url_for("admin.index")
+        return redirect(target)
+
+    @app.context_processor
+    def inject_locale() -> dict[str, Any]:
+        return {"current_locale": str(get_locale()), "supported_locales": SUPPORTED_LOCALES}
+
+    return app

@@ -1,0 +1,88 @@
+"""Flask CLI commands: demo and synthetic data, and JSON listings for operators."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
+
+from extensions import db
+from models import Bureau, Client, Package
+
+
+def echo_json(data: object) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def bureau_by_org_number(org_number: str) -> Bureau:
+    """The bureau with this org number, or a usage error naming the known ones."""
+    compact = "".join(org_number.split())
+    bureau = db.session.scalar(select(Bureau).where(Bureau.org_number == compact))
+    if bureau is None:
+        known = ", ".join(db.session.scalars(select(Bureau.org_number).order_by(Bureau.org_number)))
+        raise click.BadParameter(
+            f"no bureau has org number {org_number!r} (known: {known or 'none'})", param_hint="--bureau"
+        )
+    return bureau
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Only seed when the database has no clients at all.")
+@with_appcontext
+def seed_demo_command(if_empty: bool) -> None:
+    """Create the demo bureaus, catalogue, clients and people (safe to run again)."""
+    from services.audit import acting_as
+    from services.demo import seed_demo
+
+    if if_empty and db.session.scalar(select(Client.id).limit(1)) is not None:
+        click.echo("Database already has data; demo seed skipped.")
+        return
+    with acting_as(None, "seed-demo"):
+        logins = seed_demo(db.session)
+        db.session.commit()
+    click.echo("Demo data ready. Staff logins:")
+    for login in logins:
+        click.echo(f"  {login.bureau}: {login.email} / {login.password} ({login.role})")
+
+
+bureaus_group = AppGroup("bureaus", help="Bureaus (tenants).")
+
+
+@bureaus_group.command("list")
+def bureaus_list() -> None:
+    """Print the bureaus as JSON: [{"org_number", "name"}]."""
+    rows = db.session.execute(select(Bureau.org_number, Bureau.name).order_by(Bureau.name))
+    echo_json([{"org_number": org, "name": name} for org, name in rows])
+
+
+packages_group = AppGroup("packages", help="The package catalogue.")
+
+
+@packages_group.command("list")
+@click.option("--bureau", "bureau_org", required=True, help="The bureau's org number.")
+def packages_list(bureau_org: str) -> None:
+    """Print a bureau's packages as JSON: [{"code", "name", "kind", "rank", "price"}]."""
+    bureau = bureau_by_org_number(bureau_org)
+    packages = db.session.scalars(
+        select(Package).where(Package.bureau_id == bureau.id).order_by(Package.kind.desc(), Package.rank, Package.code)
+    )
+    echo_json(
+        [
+            {"code": p.code, "name": p.name, "kind": p.kind.value, "rank": p.rank, "price": f"{p.price:.2f}"}
+            for p in packages
+        ]
+    )
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(bureaus_group)
+    app.cli.add_command(packages_group)
+    try:
+        from cli_synthetic import seed_synthetic_command
+    except ImportError:  # pragma: no cover - added by the synthetic loader
+        return
+    app.cli.add_command(seed_synthetic_command)

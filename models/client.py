@@ -1,0 +1,102 @@
+"""Clients (klienter): the customer companies a bureau keeps in the suite."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.base import (
+    OrgNumber,
+    TenantOwned,
+    Timestamped,
+    Versioned,
+    enum_column,
+    org_number_check_sql,
+)
+
+if TYPE_CHECKING:
+    from models.bureau import Bureau
+    from models.person import Person
+    from models.template import CustomerTemplate
+
+
+class ConsentStatus(enum.StrEnum):
+    PENDING = "pending"
+    GIVEN = "given"
+    DECLINED = "declined"
+
+
+class Client(TenantOwned, Versioned, Timestamped, db.Model):
+    __tablename__ = "clients"
+    __table_args__ = (
+        UniqueConstraint("bureau_id", "org_number"),
+        UniqueConstraint("id", "bureau_id"),
+        CheckConstraint(org_number_check_sql("org_number"), name="org_number_valid"),
+        CheckConstraint("NOT (is_internal AND is_demo)", name="internal_not_demo"),
+        Index(
+            "uq_clients_one_internal_per_bureau",
+            "bureau_id",
+            unique=True,
+            sqlite_where=text("is_internal"),
+            postgresql_where=text("is_internal"),
+        ),
+        Index("ix_clients_bureau_name", "bureau_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    org_number: Mapped[str | None] = mapped_column(OrgNumber)
+    organisation_form: Mapped[str | None] = mapped_column(String(10))
+    is_internal: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    is_demo: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, index=True)
+    template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer_templates.id", ondelete="SET NULL"), index=True
+    )
+
+    business_address_lines: Mapped[str | None] = mapped_column(Text)
+    business_postal_code: Mapped[str | None] = mapped_column(String(20))
+    business_city: Mapped[str | None] = mapped_column(String(100))
+    business_country_code: Mapped[str | None] = mapped_column(String(2))
+    postal_address_lines: Mapped[str | None] = mapped_column(Text)
+    postal_postal_code: Mapped[str | None] = mapped_column(String(20))
+    postal_city: Mapped[str | None] = mapped_column(String(100))
+    postal_country_code: Mapped[str | None] = mapped_column(String(2))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(30))
+
+    company_lookup_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    custom_invoice_email_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    contact_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL", use_alter=True))
+    consent_status: Mapped[ConsentStatus | None] = enum_column(ConsentStatus, name="consent_status", index=True)
+    consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consent_from: Mapped[str | None] = mapped_column(String(64))
+
+    bureau: Mapped[Bureau] = relationship()
+    template: Mapped[CustomerTemplate | None] = relationship()
+    contact_person: Mapped[Person | None] = relationship(foreign_keys=[contact_person_id], post_update=True)
+    persons: Mapped[list[Person]] = relationship(
+        back_populates="client",
+        foreign_keys="Person.client_id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        overlaps="client",
+    )
+
+    def __str__(self) -> str:
+        return self.name

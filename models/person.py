@@ -1,0 +1,185 @@
+"""People connected to a client (Person) and their logins (User)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from extensions import db
+from models.base import TenantOwned, Timestamped, Versioned, enum_column
+
+if TYPE_CHECKING:
+    from models.client import Client
+    from models.package import PackageAssignment, Permission
+
+
+class PersonKind(enum.StrEnum):
+    RESELLER_USER = "reseller_user"  # Bruker knyttet til forhandler
+    USER = "user"  # Bruker med tilgangspakker
+    EXTERNAL_USER = "external_user"  # Ekstern bruker med tilgangspakker
+    USER_WITHOUT_PACKAGES = "user_without_packages"  # Bruker uten tilgangspakker
+    PERSON = "person"  # Person uten bruker
+
+
+KINDS_WITH_LOGIN = frozenset(k for k in PersonKind if k is not PersonKind.PERSON)
+KINDS_WITH_PACKAGES = frozenset({PersonKind.USER, PersonKind.EXTERNAL_USER})
+
+
+class UserStatus(enum.StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
+class ResellerRole(enum.StrEnum):
+    ACCOUNTANT = "accountant"  # regnskapsfører
+    AUDITOR = "auditor"  # revisor
+    INTEGRATION = "integration"  # integrasjonsbruker
+
+
+class StaffRole(enum.StrEnum):
+    ADMIN = "admin"  # byråadministrator
+    STAFF = "staff"  # ansatt
+
+
+user_permissions = Table(
+    "user_permissions",
+    db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("permission_id", ForeignKey("permissions.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, nullable=False, server_default="1"),
+)
+
+
+class Person(TenantOwned, Versioned, Timestamped, db.Model):
+    __tablename__ = "persons"
+    __table_args__ = (
+        UniqueConstraint("client_id", "email"),
+        # Target of users' (person_id, person_kind) key: a user always matches its person's kind.
+        UniqueConstraint("id", "kind"),
+        # A person's client is always in the person's own bureau.
+        ForeignKeyConstraint(
+            ["client_id", "bureau_id"],
+            ["clients.id", "clients.bureau_id"],
+            ondelete="CASCADE",
+            name="fk_persons_client_same_bureau",
+        ),
+        CheckConstraint("kind IN ('person', 'reseller_user') OR email IS NOT NULL", name="login_needs_email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    kind: Mapped[PersonKind] = enum_column(PersonKind, name="person_kind", nullable=False)
+    first_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    last_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(30))
+
+    client: Mapped[Client] = relationship(back_populates="persons", foreign_keys=[client_id], overlaps="persons")
+    user: Mapped[User | None] = relationship(
+        back_populates="person",
+        uselist=False,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        foreign_keys="User.person_id",
+        primaryjoin="Person.id == User.person_id",
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["person_id", "person_kind"],
+            ["persons.id", "persons.kind"],
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+            name="fk_users_person_kind",
+        ),
+        CheckConstraint("person_kind <> 'person'", name="person_kind_has_login"),
+        CheckConstraint("person_kind <> 'external_user' OR end_date IS NOT NULL", name="external_has_end_date"),
+        CheckConstraint(
+            "(person_kind = 'reseller_user') = (reseller_role IS NOT NULL AND employee_id IS NOT NULL)",
+            name="reseller_fields",
+        ),
+        CheckConstraint(
+            "person_kind = 'reseller_user' OR (NOT bank_access AND NOT user_admin)",
+            name="reseller_extras",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    person_kind: Mapped[PersonKind] = enum_column(PersonKind, name="user_person_kind", nullable=False)
+    status: Mapped[UserStatus] = enum_column(
+        UserStatus, name="user_status", nullable=False, default=UserStatus.INVITED, index=True
+    )
+    end_date: Mapped[date | None] = mapped_column(Date, index=True)
+    reseller_role: Mapped[ResellerRole | None] = enum_column(ResellerRole, name="reseller_role")
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    bank_access: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    user_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    staff_role: Mapped[StaffRole | None] = enum_column(StaffRole, name="staff_role")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    person: Mapped[Person] = relationship(
+        back_populates="user", foreign_keys=[person_id], primaryjoin="User.person_id == Person.id"
+    )
+    employee: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[employee_id])
+    permissions: Mapped[list[Permission]] = relationship(secondary=user_permissions)
+    assignments: Mapped[list[PackageAssignment]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.staff_role is not None
+
+    @property
+    def is_bureau_admin(self) -> bool:
+        return self.staff_role == StaffRole.ADMIN
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: blocked users cannot log in
+        return self.status == UserStatus.ACTIVE
+
+    @property
+    def email(self) -> str | None:
+        return self.person.email if self.person else None
+
+    def __str__(self) -> str:
+        if self.person is None:
+            return f"#{self.id}"
+        return f"{self.person.full_name} <{self.person.email or '-'}>"

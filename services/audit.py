@@ -1,0 +1,155 @@
+"""Change history: every ORM create, update and delete is written to ``audit_entries``."""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import has_request_context
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from models import (
+    AuditEntry,
+    Bureau,
+    Client,
+    CustomerTemplate,
+    Package,
+    PackageAssignment,
+    Permission,
+    Person,
+    User,
+)
+from models.base import utcnow
+
+AUDITED = (Bureau, Client, CustomerTemplate, Package, PackageAssignment, Permission, Person, User)
+SECRET_FIELDS = {"password_hash"}
+SKIPPED_FIELDS = {"version", "created_at", "last_login_at"}
+
+_actor: contextvars.ContextVar[tuple[int | None, str] | None] = contextvars.ContextVar("audit_actor", default=None)
+
+
+@contextmanager
+def acting_as(user: User | None, label: str | None = None) -> Iterator[None]:
+    """Attribute changes made inside the block to ``user`` (or a label such as a CLI command)."""
+    token = _actor.set((user.id if user else None, label or (str(user) if user else "system")))
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def _current_actor() -> tuple[int | None, str]:
+    explicit = _actor.get()
+    if explicit is not None:
+        return explicit
+    if has_request_context():
+        from flask_login import current_user
+
+        if current_user and current_user.is_authenticated:
+            return current_user.id, str(current_user)
+    return None, "system"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple | set):
+        return sorted(str(v) for v in value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _column_changes(obj: Any, action: str) -> dict[str, Any]:
+    state = inspect(obj)
+    changes: dict[str, Any] = {}
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        if key in SKIPPED_FIELDS:
+            continue
+        history = state.attrs[key].history
+        if action == "update":
+            if not history.has_changes():
+                continue
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if old == new:
+                continue
+        elif action == "create":
+            old, new = None, (history.added[0] if history.added else state.attrs[key].value)
+            if new is None:
+                continue
+        else:
+            old, new = state.attrs[key].value, None
+            if history.deleted:
+                old = history.deleted[0]
+        if key in SECRET_FIELDS:
+            changes[key] = {"from": "***" if old else None, "to": "***" if new else None}
+        else:
+            changes[key] = {"from": _plain(old), "to": _plain(new)}
+    if action == "update":
+        for rel in state.mapper.relationships:
+            if not rel.uselist or rel.secondary is None:
+                continue
+            history = state.attrs[rel.key].history
+            if history.added or history.deleted:
+                before = list(history.unchanged) + list(history.deleted)
+                after = list(history.unchanged) + list(history.added)
+                changes[rel.key] = {"from": _plain(before), "to": _plain(after)}
+    return changes
+
+
+def _bureau_of(obj: Any) -> int | None:
+    if isinstance(obj, Bureau):
+        return obj.id
+    return getattr(obj, "bureau_id", None)
+
+
+def _record(session: Session, flush_context: Any) -> None:
+    actor_id, actor_label = _current_actor()
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for action, objects in (
+        ("create", session.new),
+        ("update", session.dirty),
+        ("delete", session.deleted),
+    ):
+        for obj in objects:
+            if not isinstance(obj, AUDITED):
+                continue
+            if action == "update" and not session.is_modified(obj, include_collections=True):
+                continue
+            changes = _column_changes(obj, action)
+            if action == "update" and not changes:
+                continue
+            rows.append(
+                {
+                    "bureau_id": _bureau_of(obj),
+                    "at": now,
+                    "actor_id": actor_id,
+                    "actor_label": actor_label[:300],
+                    "action": action,
+                    "entity": obj.__tablename__,
+                    "entity_id": inspect(obj).identity[0] if inspect(obj).identity else obj.id,
+                    "changes": changes,
+                    "version": 1,
+                }
+            )
+    if rows:
+        session.connection().execute(AuditEntry.__table__.insert(), rows)
+
+
+def register_audit(db: Any) -> None:
+    """Listen once per process on every ORM session."""
+    if not event.contains(Session, "after_flush", _record):
+        event.listen(Session, "after_flush", _record)
