@@ -201,11 +201,11 @@ class SecureModelView(ModelView):
             model = self.build_new_instance()
             model.bureau_id = current_user.bureau_id
             self.populate(form, model)
-            self.session.add(model)
+            db.session.add(model)
             self._on_model_change(form, model, True)
-            self.session.commit()
+            db.session.commit()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, then rollback
-            self.session.rollback()
+            db.session.rollback()
             if not self.handle_view_exception(exc):
                 raise
             return False
@@ -224,9 +224,9 @@ class SecureModelView(ModelView):
                 )
             self.populate(form, model)
             self._on_model_change(form, model, False)
-            self.session.commit()
+            db.session.commit()
         except Exception as exc:  # noqa: BLE001
-            self.session.rollback()
+            db.session.rollback()
             if not self.handle_view_exception(exc):
                 raise
             return False
@@ -236,10 +236,10 @@ class SecureModelView(ModelView):
     def delete_model(self, model) -> bool:
         try:
             self.on_model_delete(model)
-            self.session.delete(model)
-            self.session.commit()
+            db.session.delete(model)
+            db.session.commit()
         except Exception as exc:  # noqa: BLE001
-            self.session.rollback()
+            db.session.rollback()
             if not self.handle_view_exception(exc):
                 raise
             return False

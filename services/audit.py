@@ -149,7 +149,15 @@ def _record(session: Session, flush_context: Any) -> None:
         session.connection().execute(AuditEntry.__table__.insert(), rows)
 
 
+def _keep_old_value(target: Any, value: Any, oldvalue: Any, initiator: Any) -> None:
+    """No-op "set" listener; registering it with active_history makes the old value load."""
+
+
 def register_audit(db: Any) -> None:
-    """Listen once per process on every ORM session."""
-    if not event.contains(Session, "after_flush", _record):
-        event.listen(Session, "after_flush", _record)
+    """Listen once per process on every ORM session; make every audited column keep its old value."""
+    if event.contains(Session, "after_flush", _record):
+        return
+    event.listen(Session, "after_flush", _record)
+    for model in AUDITED:
+        for attr in inspect(model).column_attrs:
+            event.listen(getattr(model, attr.key), "set", _keep_old_value, active_history=True)

@@ -163,7 +163,8 @@ def make_staff(app) -> Callable[..., User]:
             last_name="Testesen",
             email=overrides.pop("email", f"ansatt{n}@byra{bureau.id}.example"),
         )
-        user = User(bureau_id=bureau.id, person=person, status=UserStatus.ACTIVE, staff_role=role, **overrides)
+        overrides.setdefault("status", UserStatus.ACTIVE)
+        user = User(bureau_id=bureau.id, person=person, staff_role=role, **overrides)
         user.set_password(PASSWORD)
         db.session.add_all([person, user])
         db.session.commit()

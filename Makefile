@@ -1,0 +1,42 @@
+# Klientadministrasjon: `make run` serves the demo, `make test` runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+HOST   ?= 127.0.0.1
+FLASK  := $(BIN)/flask --app app
+
+.PHONY: run test install translations lint test-sqlite test-postgresql migrate seed clean
+
+$(BIN)/flask: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/flask translations
+
+translations: $(BIN)/flask
+	$(BIN)/pybabel compile --use-fuzzy -d translations -f -q 2>/dev/null || $(BIN)/pybabel compile -d translations -f
+
+migrate: install
+	mkdir -p instance
+	$(FLASK) db upgrade
+
+run: migrate
+	$(FLASK) seed-demo --if-empty
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+test-sqlite: install
+	$(BIN)/python -m pytest -q
+
+test-postgresql: install
+	TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
+
+test: lint test-sqlite test-postgresql
+
+clean:
+	rm -rf $(VENV) instance *.egg-info .pytest_cache .ruff_cache

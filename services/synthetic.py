@@ -1,0 +1,336 @@
+"""Synthetic bulk data: up to millions of clients with users and packages, for load and billing tests.
+
+Rows are streamed straight to the driver (PostgreSQL ``COPY``, SQLite ``executemany``) with ids
+computed from each table's current ``MAX(id)``, so memory stays flat whatever the size. Run it
+while nobody else writes to the same tables: the ids are not reserved against concurrent inserts.
+Unlike other services it commits (once per batch), and it writes no audit entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from sqlalchemy import Column, Connection, Table, func, insert, select
+
+from models import Bureau, Client, Package, PackageAssignment, PackageKind, Person, User
+from models.base import utcnow
+from services.errors import DomainError
+from services.orgnumbers import valid_numbers
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import psycopg
+
+SYNTHETIC_BUREAU_ORG_NUMBER = "999999999"
+SYNTHETIC_BUREAU_NAME = "Syntetisk byrå AS"
+
+# Real organisation numbers start with 8 or 9; synthetic clients take the 3xxxxxxxx range so they
+# never collide with real ones or with the demo data (91xxxxxxx).
+FIRST_PREFIX = 30_000_000
+LAST_PREFIX = 39_999_999
+
+# code, name, kind, rank, price
+CATALOGUE = [
+    ("BASIS", "Basis", PackageKind.MAIN, 1, Decimal("199.00")),
+    ("PLUSS", "Pluss", PackageKind.MAIN, 2, Decimal("349.00")),
+    ("PREMIUM", "Premium", PackageKind.MAIN, 3, Decimal("599.00")),
+    ("FAKTURA", "Fakturering", PackageKind.ADDON, None, Decimal("99.00")),
+    ("LONN", "Lønn", PackageKind.ADDON, None, Decimal("79.00")),
+    ("BANK", "Bankintegrasjon", PackageKind.ADDON, None, Decimal("49.00")),
+]
+
+# Lengths 13 and 11 are coprime, so first and last names combine in 143 ways.
+FIRST_NAMES = "Anne Bjørn Camilla Daniel Eva Fredrik Guro Håkon Ida Jonas Kari Linn Magnus".split()
+LAST_NAMES = "Andersen Bakke Dahl Eide Haugen Johansen Moen Nilsen Solberg Strand Aas".split()
+TRADES = "Bakeri Bygg Elektro Frisør Gartneri IT Maskin Rør Snekkeri Transport Verksted".split()
+
+CLIENT_COLUMNS = (
+    "id bureau_id name org_number organisation_form is_internal is_demo"
+    " company_lookup_enabled custom_invoice_email_enabled version created_at"
+).split()
+PERSON_COLUMNS = "id bureau_id client_id kind first_name last_name email version created_at".split()
+USER_COLUMNS = "id bureau_id person_id person_kind status bank_access user_admin version created_at".split()
+ASSIGNMENT_COLUMNS = "id bureau_id user_id package_id package_kind valid_from valid_to version created_at".split()
+
+SQLITE_PRAGMAS = ("journal_mode", "synchronous", "cache_size")
+LOADED_TABLES: tuple[Table, ...] = (Client.__table__, Person.__table__, User.__table__, PackageAssignment.__table__)
+
+
+class UnknownBureauError(DomainError):
+    """No bureau has the org number the caller named."""
+
+
+class SeedSummary(TypedDict):
+    """Rows added by one ``seed_synthetic`` call."""
+
+    bureau_id: int
+    bureaus: int
+    packages: int
+    clients: int
+    persons: int
+    users: int
+    package_assignments: int
+
+
+def persons_before(n: int) -> int:
+    """Persons belonging to the first ``n`` synthetic clients (client ``i`` has ``2 + i % 3``: three on average)."""
+    return 2 * n + 3 * (n // 3) + (1 if n % 3 == 2 else 0)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything the row generators need, with constants already in the driver's format."""
+
+    bureau_id: int
+    client_base: int
+    person_base: int
+    user_base: int
+    assignment_base: int
+    main_ids: Sequence[int]
+    addon_ids: Sequence[int]
+    true: Any
+    false: Any
+    created_at: Any
+    valid_from: Sequence[Any]  # first day of each of the last 12 months
+    ended: Any  # last day of the previous month
+
+    def clients(self, start: int, stop: int, org_numbers: Iterator[str]) -> Iterator[tuple[Any, ...]]:
+        true, false, bureau_id, created_at = self.true, self.false, self.bureau_id, self.created_at
+        for i, org_number in zip(range(start, stop), org_numbers):  # noqa: B905 - org_numbers is open-ended
+            client_id = self.client_base + 1 + i
+            name = f"{TRADES[i % len(TRADES)]} {client_id} AS"
+            is_demo = true if i % 50 == 49 else false
+            yield (client_id, bureau_id, name, org_number, "AS", false, is_demo, false, false, 1, created_at)
+
+    def persons(self, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
+        bureau_id, created_at = self.bureau_id, self.created_at
+        k = persons_before(start)
+        for i in range(start, stop):
+            client_id = self.client_base + 1 + i
+            for _ in range(2 + i % 3):
+                person_id = self.person_base + 1 + k
+                first, last, email = FIRST_NAMES[k % 13], LAST_NAMES[k % 11], f"p{person_id}@example.test"
+                yield (person_id, bureau_id, client_id, "user", first, last, email, 1, created_at)
+                k += 1
+
+    def users(self, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
+        bureau_id, created_at, false = self.bureau_id, self.created_at, self.false
+        for k in range(persons_before(start), persons_before(stop)):
+            status = "invited" if k % 20 == 0 else "blocked" if k % 50 == 7 else "active"
+            user_id, person_id = self.user_base + 1 + k, self.person_base + 1 + k
+            yield (user_id, bureau_id, person_id, "user", status, false, false, 1, created_at)
+
+    def assignments(self, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
+        """One main package and one add-on per user; about a tenth of each ended last month."""
+        bureau_id, created_at, valid_from, ended = self.bureau_id, self.created_at, self.valid_from, self.ended
+        mains, addons = self.main_ids, self.addon_ids
+        for k in range(persons_before(start), persons_before(stop)):
+            user_id = self.user_base + 1 + k
+            first_id = self.assignment_base + 1 + 2 * k
+            main_end = ended if k % 10 == 3 else None
+            addon_end = ended if k % 7 == 2 else None
+            main = mains[k % len(mains)]
+            addon = addons[k % len(addons)]
+            yield (first_id, bureau_id, user_id, main, "main", valid_from[k % 12], main_end, 1, created_at)
+            yield (first_id + 1, bureau_id, user_id, addon, "addon", valid_from[k * 7 % 12], addon_end, 1, created_at)
+
+
+Batch = list[tuple[str, Sequence[str], Iterator[tuple[Any, ...]]]]
+
+
+def seed_synthetic(
+    connection: Connection,
+    *,
+    clients: int,
+    bureau_org_number: str | None = None,
+    batch_size: int = 50_000,
+) -> SeedSummary:
+    """Bulk-load ``clients`` synthetic clients into a bureau (by default the synthetic one), committing per batch.
+
+    ``batch_size`` counts clients per committed batch; each client brings on average three persons,
+    three users and six package assignments. An error keeps the batches committed before it.
+    """
+    if clients < 1 or batch_size < 1:
+        raise ValueError("clients and batch_size must be positive")
+    dialect = connection.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        raise DomainError(f"Synthetic data can only be loaded into SQLite or PostgreSQL, not {dialect}.")
+    if connection.in_transaction():
+        connection.commit()
+
+    bureau_id, bureaus_added = _bureau(connection, bureau_org_number)
+    packages_added = _catalogue(connection, bureau_id) if bureau_org_number is None else 0
+    main_ids, addon_ids = _package_ids(connection, bureau_id)
+    org_numbers = _org_numbers(connection, bureau_id, clients)
+    plan = _plan(connection, bureau_id, main_ids, addon_ids)
+    connection.commit()
+
+    def batches() -> Iterator[Batch]:
+        for start in range(0, clients, batch_size):
+            stop = min(start + batch_size, clients)
+            yield [
+                ("clients", CLIENT_COLUMNS, plan.clients(start, stop, org_numbers)),
+                ("persons", PERSON_COLUMNS, plan.persons(start, stop)),
+                ("users", USER_COLUMNS, plan.users(start, stop)),
+                ("package_assignments", ASSIGNMENT_COLUMNS, plan.assignments(start, stop)),
+            ]
+
+    driver_connection = connection.connection.driver_connection
+    if dialect == "sqlite":
+        _load_sqlite(driver_connection, batches())
+    else:
+        _load_postgresql(driver_connection, batches())
+
+    persons = persons_before(clients)
+    return SeedSummary(
+        bureau_id=bureau_id,
+        bureaus=bureaus_added,
+        packages=packages_added,
+        clients=clients,
+        persons=persons,
+        users=persons,
+        package_assignments=2 * persons,
+    )
+
+
+def _bureau(connection: Connection, org_number: str | None) -> tuple[int, int]:
+    """The target bureau's id and whether it was created (only the synthetic bureau ever is)."""
+    table = Bureau.__table__
+    wanted = SYNTHETIC_BUREAU_ORG_NUMBER if org_number is None else "".join(org_number.split())
+    bureau_id = connection.scalar(select(table.c.id).where(table.c.org_number == wanted))
+    if bureau_id is not None:
+        return bureau_id, 0
+    if org_number is not None:
+        raise UnknownBureauError(f"No bureau has org number {org_number!r}.")
+    result = connection.execute(insert(table).values(org_number=wanted, name=SYNTHETIC_BUREAU_NAME))
+    return result.inserted_primary_key[0], 1
+
+
+def _catalogue(connection: Connection, bureau_id: int) -> int:
+    """Give the synthetic bureau a small package catalogue when it has none; returns packages added."""
+    table = Package.__table__
+    if connection.scalar(select(table.c.id).where(table.c.bureau_id == bureau_id).limit(1)) is not None:
+        return 0
+    common = {"bureau_id": bureau_id, "requires_main": False, "active": True}
+    rows = [
+        {**common, "code": code, "name": name, "kind": kind, "rank": rank, "price": price}
+        for code, name, kind, rank, price in CATALOGUE
+    ]
+    connection.execute(insert(table), rows)
+    return len(rows)
+
+
+def _package_ids(connection: Connection, bureau_id: int) -> tuple[list[int], list[int]]:
+    """The bureau's active main packages (by rank) and add-ons (by code); both kinds are needed."""
+    table = Package.__table__
+    rows = connection.execute(
+        select(table.c.id, table.c.kind)
+        .where(table.c.bureau_id == bureau_id, table.c.active.is_(True))
+        .order_by(table.c.rank, table.c.code)
+    ).all()
+    mains = [package_id for package_id, kind in rows if kind is PackageKind.MAIN]
+    addons = [package_id for package_id, kind in rows if kind is PackageKind.ADDON]
+    if not mains or not addons:
+        raise DomainError("The bureau needs at least one active main package and one active add-on.")
+    return mains, addons
+
+
+def _org_numbers(connection: Connection, bureau_id: int, clients: int) -> Iterator[str]:
+    """Valid org numbers in the synthetic range above any the bureau already uses, enough for ``clients``."""
+    org_number = Client.__table__.c.org_number
+    highest = connection.scalar(
+        select(func.max(org_number)).where(
+            Client.__table__.c.bureau_id == bureau_id,
+            org_number.between(f"{FIRST_PREFIX}0", f"{LAST_PREFIX}9"),
+        )
+    )
+    start = int(highest[:8]) + 1 if highest else FIRST_PREFIX
+    # At most one prefix in every ten has no valid check digit (see services/orgnumbers.py).
+    if ((LAST_PREFIX + 1 - start) // 10 - 1) * 9 < clients:
+        raise DomainError(f"The synthetic org number range has no room for {clients} more clients in this bureau.")
+    return valid_numbers(start)
+
+
+def _plan(connection: Connection, bureau_id: int, main_ids: list[int], addon_ids: list[int]) -> _Plan:
+    def highest_id(table: Table) -> int:
+        return connection.scalar(select(func.max(table.c.id))) or 0
+
+    def bound(column: Column[Any], value: Any) -> Any:
+        """``value`` as the driver takes it for ``column`` (SQLite keeps booleans as 0/1, dates as text)."""
+        processor = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+        return processor(value) if processor else value
+
+    assignments = PackageAssignment.__table__
+    clients = Client.__table__
+    this_month = date.today().replace(day=1)
+    months: list[date] = []
+    first = this_month
+    for _ in range(12):
+        first = (first - timedelta(days=1)).replace(day=1)
+        months.append(first)
+    return _Plan(
+        bureau_id=bureau_id,
+        client_base=highest_id(clients),
+        person_base=highest_id(Person.__table__),
+        user_base=highest_id(User.__table__),
+        assignment_base=highest_id(assignments),
+        main_ids=main_ids,
+        addon_ids=addon_ids,
+        true=bound(clients.c.is_demo, True),
+        false=bound(clients.c.is_demo, False),
+        created_at=bound(clients.c.created_at, utcnow()),
+        valid_from=[bound(assignments.c.valid_from, month) for month in months],
+        ended=bound(assignments.c.valid_to, this_month - timedelta(days=1)),
+    )
+
+
+def _load_sqlite(raw: sqlite3.Connection, batches: Iterator[Batch]) -> None:
+    """``executemany`` per table and batch, with a fast but crash-unsafe journal only for the load."""
+    saved = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in SQLITE_PRAGMAS}
+    raw.execute("PRAGMA journal_mode = WAL")
+    raw.execute("PRAGMA synchronous = OFF")
+    raw.execute("PRAGMA cache_size = -65536")  # 64 MiB
+    try:
+        for batch in batches:
+            if not raw.in_transaction:
+                raw.execute("BEGIN")
+            for table, columns, rows in batch:
+                placeholders = ", ".join("?" * len(columns))
+                raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+            raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        for name, value in saved.items():
+            raw.execute(f"PRAGMA {name} = {value}")
+
+
+def _load_postgresql(raw: psycopg.Connection[Any], batches: Iterator[Batch]) -> None:
+    """``COPY … FROM STDIN`` per table and batch; afterwards fresh statistics and sequences past the new ids."""
+    try:
+        with raw.cursor() as cursor:
+            for batch in batches:
+                for table, columns, rows in batch:
+                    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                        write_row: Callable[[Sequence[Any]], None] = copy.write_row
+                        for row in rows:
+                            write_row(row)
+                raw.commit()
+            for table in LOADED_TABLES:
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), MAX(id)) FROM {table.name}"
+                )
+            raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    # ANALYZE outside a long transaction so the planner sees the new sizes at once.
+    with raw.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(table.name for table in LOADED_TABLES))
+    raw.commit()
