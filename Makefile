@@ -6,7 +6,7 @@ PORT   ?= 5000
 HOST   ?= 127.0.0.1
 FLASK  := $(BIN)/flask --app app
 
-.PHONY: run test install translations lint test-sqlite test-postgresql migrate seed clean
+.PHONY: run test install translations messages lint test-sqlite test-postgresql migrate clean
 
 $(BIN)/flask: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,8 @@ test: lint test-sqlite test-postgresql
 
 clean:
 	rm -rf $(VENV) instance *.egg-info .pytest_cache .ruff_cache
+
+# Re-extract UI text after changing it; then translate the new entries in translations/no/.
+messages: $(BIN)/flask
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot app.py cli.py admin_views forms services templates
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -l no

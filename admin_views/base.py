@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, has_request_context, redirect, request, url_for
+from flask import abort, current_app, flash, has_app_context, has_request_context, redirect, request, url_for
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.form import BaseForm
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,14 +18,15 @@ from wtforms.validators import ValidationError
 
 from admin_views.labels import select_field
 from extensions import db
+from forms.base import TranslatedForm
 from models import AuditEntry
 from services.errors import DomainError, StaleEditError, integrity_message
 
 
-class AdminForm(FlaskForm, BaseForm):
+class AdminForm(TranslatedForm, BaseForm):
     """Flask-Admin's form with Flask-WTF's CSRF token, so the global CSRFProtect accepts it."""
 
-    class Meta(FlaskForm.Meta):
+    class Meta(TranslatedForm.Meta):
         pass
 
 
@@ -95,7 +95,6 @@ class SecureModelView(ModelView):
 
     admin_only = False
     form_base_class = AdminForm
-    page_size = 50
     can_set_page_size = True
     page_size_options = (20, 50, 100, 200)
     # Never COUNT(*) the whole table for every page: the pager shows next/previous only.
@@ -111,6 +110,14 @@ class SecureModelView(ModelView):
 
     # Coded columns shown as selects of translated labels: {column name: {value: label}}.
     form_selects: dict[str, dict] = {}
+
+    @property
+    def page_size(self) -> int:
+        return current_app.config.get("ADMIN_PAGE_SIZE", 50) if has_app_context() else 50
+
+    @page_size.setter
+    def page_size(self, value: int) -> None:  # Flask-Admin assigns it at start; the config decides
+        pass
 
     def __init__(self, model: type, *args: Any, **kwargs: Any) -> None:
         if self.form_selects:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import url_for
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual
+from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual, IntEqualFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -94,7 +94,7 @@ class ClientView(SecureModelView):
     column_filters = (
         BooleanEqualFilter(Client.is_demo, _l("Demo")),
         BooleanEqualFilter(Client.is_internal, _l("Internal client")),
-        FilterEqual(Client.template_id, _l("Customer template"), options=per_request(_template_options)),
+        IntEqualFilter(Client.template_id, _l("Customer template"), options=per_request(_template_options)),
         FilterEqual(Client.consent_status, _l("GDPR consent"), options=choices(CONSENT_STATUS)),
         Client.organisation_form,
         Client.created_at,

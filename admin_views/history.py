@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
+from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike, IntEqualFilter
 from flask_babel import lazy_gettext as _l
 
 from admin_views.base import SecureModelView
@@ -48,7 +48,7 @@ class AuditLogView(SecureModelView):
     column_filters = (
         FilterEqual(AuditEntry.entity, _l("Record type"), options=ENTITIES),
         FilterEqual(AuditEntry.action, _l("What"), options=ACTIONS),
-        FilterEqual(AuditEntry.entity_id, _l("Record id")),
+        IntEqualFilter(AuditEntry.entity_id, _l("Record id")),
         FilterLike(AuditEntry.actor_label, _l("Who")),
         AuditEntry.at,
     )

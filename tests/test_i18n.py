@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.pofile import read_po
+from flask_babel import refresh
 
 ROOT = Path(__file__).resolve().parent.parent
 PO_FILE = ROOT / "translations" / "no" / "LC_MESSAGES" / "messages.po"
@@ -28,19 +29,21 @@ def extracted_messages() -> dict[str, str]:
     """Every translatable msgid in the code and templates → where it was first found."""
     found: dict[str, str] = {}
 
-    def add(results, where: str) -> None:
-        for result in results:
-            # extract_from_dir yields (filename, lineno, message, comments, context); extract_from_file drops filename.
-            filename, lineno, message = result[:3] if len(result) == 5 else (where, *result[:2])
-            key = _msgids(message)[0]
-            if key:
-                found.setdefault(key, f"{filename}:{lineno}")
+    def add(filename: str, lineno: int, message: str | tuple[str, ...]) -> None:
+        key = _msgids(message)[0]
+        if key:
+            found.setdefault(key, f"{filename}:{lineno}")
 
     for name in SOURCE_FILES:
-        add(extract_from_file("python", str(ROOT / name), keywords=KEYWORDS), name)
-    for name in SOURCE_DIRS:
-        add(extract_from_dir(str(ROOT / name), method_map=[("**.py", "python")], keywords=KEYWORDS), name)
-    add(extract_from_dir(str(ROOT / TEMPLATE_DIR), method_map=[("**.html", "jinja2")], keywords=KEYWORDS), "tmpl")
+        for lineno, message, _comments, _context in extract_from_file("python", str(ROOT / name), keywords=KEYWORDS):
+            add(name, lineno, message)
+    # The method map patterns are relative to the directory walked.
+    walks = [(name, "**.py", "python") for name in SOURCE_DIRS] + [(TEMPLATE_DIR, "**.html", "jinja2")]
+    for directory, pattern, method in walks:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT / directory), method_map=[(pattern, method)], keywords=KEYWORDS
+        ):
+            add(f"{directory}/{filename}", lineno, message)
     return found
 
 
@@ -92,7 +95,10 @@ def test_placeholders_survive_translation(catalog):
     [
         ("Log in", "Logg inn"),
         ("Wrong e-mail or password, or the user is not active.", "Feil e-post eller passord"),
-        ("Another client in this bureau already has this organisation number.", "har allerede dette organisasjonsnummeret"),
+        (
+            "Another client in this bureau already has this organisation number.",
+            "har allerede dette organisasjonsnummeret",
+        ),
         ("The internal client cannot be deleted: it holds the bureau's staff.", "Internklienten kan ikke slettes"),
         ("A user can hold at most one main package at a time.", "høyst én hovedpakke"),
         ("Customer template", "Kundemal"),
@@ -106,26 +112,37 @@ def page(response) -> str:
     return response.get_data(as_text=True)
 
 
+def get(client, url: str):
+    """GET as a fresh request would: forget the locale Flask-Babel cached on ``g``.
+
+    Flask-Babel 4 caches the locale (and translations) on ``g``, and the ``app`` fixture keeps one
+    application context open for the whole test, so the test client's requests share it. A real
+    request gets its own application context and therefore picks the locale anew.
+    """
+    refresh()
+    return client.get(url)
+
+
 def test_login_page_is_norwegian_by_default_and_english_on_request(client):
-    norwegian = page(client.get("/login"))
+    norwegian = page(get(client, "/login"))
     assert "Logg inn" in norwegian
     assert "Log in" not in norwegian
 
     response = client.get("/language/en")
     assert response.status_code == 302
-    english = page(client.get("/login"))
+    english = page(get(client, "/login"))
     assert "Log in" in english
     assert "Logg inn" not in english
 
 
 def test_flask_admin_strings_follow_the_language(client, login_as):
     login_as("staff")
-    norwegian = page(client.get("/admin/clients/"))
+    norwegian = page(get(client, "/admin/clients/"))
     assert "Liste" in norwegian  # Flask-Admin's own "List", from its installed "no" catalogue
     assert "Klienter" in norwegian  # ours
 
-    client.get("/language/en")
-    english = page(client.get("/admin/clients/"))
+    assert client.get("/language/en").status_code == 302
+    english = page(get(client, "/admin/clients/"))
     assert "List" in english
     assert "Liste" not in english
     assert "Clients" in english

@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -12,6 +13,12 @@ from models import Client, PackageKind, PersonKind, User
 from services.errors import integrity_message
 
 
+@pytest.fixture(autouse=True)
+def english_messages(app):
+    """Messages are asserted in English here; the Norwegian ones are checked in test_admin."""
+    with force_locale("en"):
+        yield
+
 def _refused(statement, **params) -> IntegrityError:
     with pytest.raises(IntegrityError) as info:
         db.session.execute(text(statement), params)
@@ -20,7 +27,7 @@ def _refused(statement, **params) -> IntegrityError:
     return info.value
 
 
-@pytest.mark.parametrize("number", ["123456789", "12345678", "1234567890", "97476067A", "974760674"])
+@pytest.mark.parametrize("number", ["123456789", "12345678", "97476067A", "974760674"])
 def test_org_number_check_digit_is_enforced(bureau, number):
     error = _refused(
         "INSERT INTO clients (bureau_id, name, org_number, is_internal, is_demo, company_lookup_enabled,"

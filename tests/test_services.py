@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from extensions import db
@@ -15,6 +16,12 @@ from services.packages import check_assignment
 from services.people import check_person, check_person_deletable, check_user
 from tests.conftest import PASSWORD
 
+
+@pytest.fixture(autouse=True)
+def english_messages(app):
+    """Messages are asserted in English here; the Norwegian ones are checked in test_admin."""
+    with force_locale("en"):
+        yield
 
 def test_authenticate_staff(bureau, make_staff):
     staff = make_staff(bureau, StaffRole.ADMIN, email="Sjef@Byra.example")
@@ -58,7 +65,9 @@ def test_check_person_rules(make_client, make_person):
     duplicate.email = " KARI@kunde.example "
     with pytest.raises(DomainError, match="e-mail"):
         check_person(db.session, duplicate)
-    no_mail = Person(bureau_id=client.bureau_id, client=client, kind=PersonKind.EXTERNAL_USER, first_name="A", last_name="B")
+    no_mail = Person(
+        bureau_id=client.bureau_id, client=client, kind=PersonKind.EXTERNAL_USER, first_name="A", last_name="B"
+    )
     with pytest.raises(DomainError, match="e-mail"):
         check_person(db.session, no_mail)
     db.session.rollback()
@@ -148,7 +157,9 @@ def test_audit_records_create_update_delete_with_actor(bureau, make_staff, make_
         db.session.delete(client)
         db.session.commit()
     entries = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.entity == "clients", AuditEntry.entity_id == client_id).order_by(AuditEntry.id)
+        select(AuditEntry)
+        .where(AuditEntry.entity == "clients", AuditEntry.entity_id == client_id)
+        .order_by(AuditEntry.id)
     ).all()
     assert [e.action for e in entries] == ["create", "update", "delete"]
     assert entries[1].changes["name"] == {"from": "Før AS", "to": "Etter AS"}
@@ -160,6 +171,8 @@ def test_audit_hides_passwords(bureau, make_staff):
     staff.set_password("another-long-password")
     db.session.commit()
     entry = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.entity == "users", AuditEntry.action == "update").order_by(AuditEntry.id.desc())
+        select(AuditEntry)
+        .where(AuditEntry.entity == "users", AuditEntry.action == "update")
+        .order_by(AuditEntry.id.desc())
     ).first()
     assert entry.changes["password_hash"] == {"from": "***", "to": "***"}
