@@ -13,20 +13,18 @@ from extensions import babel, csrf, db, login_manager, mail, migrate
 
 # Norwegian bokmål is served under the locale code "no": that is the only code under which
 # Flask-Admin's installed catalogue is found (Babel has no "no_NO" and does not fall back
-# from "nb" to "no"). Browsers asking for nb or nn get the same catalogue.
+# from "nb" to "no"). Norwegian is the default whatever the browser asks for; English is
+# chosen explicitly in the menu and kept in the session.
 SUPPORTED_LOCALES = ("no", "en")
-LOCALE_ALIASES = {"nb": "no", "nn": "no", "no": "no", "en": "en"}
 
 
 def select_locale() -> str:
-    """Locale for this request: the user's choice in the session, else the browser's, else Norwegian."""
+    """Locale for this request: the user's choice in the session, else the configured default."""
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
     if not has_request_context():
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
+        return default
     chosen = session.get("locale")
-    if chosen in SUPPORTED_LOCALES:
-        return chosen
-    best = request.accept_languages.best_match(list(LOCALE_ALIASES))
-    return LOCALE_ALIASES.get(best or "", current_app.config["BABEL_DEFAULT_LOCALE"])
+    return chosen if chosen in SUPPORTED_LOCALES else default
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -48,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     import models  # noqa: F401  (registers the tables)
     from admin_views import init_admin
     from admin_views.auth import bp as auth_bp
+    from admin_views.auth import safe_next
     from cli import register_cli
     from services.audit import register_audit
 
@@ -64,8 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def set_language(code: str):
         if code in SUPPORTED_LOCALES:
             session["locale"] = code
-        target = request.referrer or url_for("admin.index")
-        return redirect(target)
+        return redirect(safe_next(request.referrer))
 
     @app.context_processor
     def inject_locale() -> dict[str, Any]:

@@ -29,8 +29,10 @@ def safe_next(target: str | None) -> str:
     """Only same-site paths are followed after login, never another host."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
-            return target
+        same_host = not parts.netloc or parts.netloc == request.host
+        if same_host and parts.scheme in ("", request.scheme) and parts.path.startswith("/"):
+            if not parts.path.startswith("//"):
+                return parts.path + (f"?{parts.query}" if parts.query else "")
     return url_for("admin.index")
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import date, datetime
 from typing import Any
 
 from flask import abort, current_app, flash, has_app_context, has_request_context, redirect, request, url_for
-from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import ModelView, typefmt
+from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.form import BaseForm
+from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -21,6 +25,9 @@ from extensions import db
 from forms.base import TranslatedForm
 from models import AuditEntry
 from services.errors import DomainError, StaleEditError, integrity_message
+
+
+log = logging.getLogger(__name__)
 
 
 class AdminForm(TranslatedForm, BaseForm):
@@ -103,6 +110,12 @@ class SecureModelView(ModelView):
     details_template = "admin/model/details_history.html"
     edit_template = "admin/model/edit_locked.html"
     list_template = "admin/model/list_ext.html"
+    column_type_formatters = {
+        **typefmt.DEFAULT_FORMATTERS,
+        datetime: lambda view, value, name: format_datetime(value, "short"),
+        date: lambda view, value, name: format_date(value, "short"),
+    }
+    column_type_formatters_detail = {**DETAIL_FORMATTERS, **column_type_formatters}
     form_excluded_columns = ("bureau", "bureau_id", "version", "created_at")
     column_exclude_list = ("version",)
     column_details_exclude_list = ("version", "password_hash")
@@ -271,7 +284,11 @@ class SecureModelView(ModelView):
             message = integrity_message(exc)
             flash(message or _("The database refused the change; nothing was saved."), "error")
             return True
-        return False
+        if current_app.config.get("FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION"):
+            return False
+        log.exception("Unexpected error in %s", type(self).__name__)
+        flash(_("Something went wrong and nothing was saved. Please try again."), "error")
+        return True
 
     # --- history ----------------------------------------------------------------------------
     def history_for(self, model: Any) -> list[AuditEntry]:

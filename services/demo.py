@@ -140,6 +140,10 @@ def seed_demo(session: Session) -> list[StaffLogin]:
     return logins
 
 
+def ascii_name(name: str) -> str:
+    return name.lower().translate(str.maketrans({"æ": "ae", "ø": "o", "å": "a", "é": "e"}))
+
+
 def _staff_email(first: str, domain: str) -> str:
     return f"{first.lower()}@{domain}"
 
@@ -254,7 +258,7 @@ def _seed_bureau(session, rng, client_numbers, org_number, name, domain, staff, 
                 kind=kind,
                 first_name=first,
                 last_name=last,
-                email=f"{first.lower()}.{last.lower()}.{client.id}.{rng.randrange(10**6)}@kunde.example"
+                email=f"{ascii_name(first)}.{ascii_name(last)}.{client.id}.{rng.randrange(10**6)}@kunde.example"
                 if with_email
                 else None,
                 phone=f"+47 9{rng.randrange(10**7):07d}",
