@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import abort, current_app, flash, has_app_context, has_request_context, redirect, request, url_for
 from flask_admin.contrib.sqla import ModelView, typefmt
-from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.form import BaseForm
+from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -25,7 +25,6 @@ from extensions import db
 from forms.base import TranslatedForm
 from models import AuditEntry
 from services.errors import DomainError, StaleEditError, integrity_message
-
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ def english_messages(app):
     with force_locale("en"):
         yield
 
+
 def _refused(statement, **params) -> IntegrityError:
     with pytest.raises(IntegrityError) as info:
         db.session.execute(text(statement), params)

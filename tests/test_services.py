@@ -23,6 +23,7 @@ def english_messages(app):
     with force_locale("en"):
         yield
 
+
 def test_authenticate_staff(bureau, make_staff):
     staff = make_staff(bureau, StaffRole.ADMIN, email="Sjef@Byra.example")
     assert authenticate(db.session, "sjef@byra.example", PASSWORD) == staff
