@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from cli_synthetic import seed_synthetic_command
 from extensions import db
 from models import Bureau, Client, Package
 
@@ -81,8 +82,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(bureaus_group)
     app.cli.add_command(packages_group)
-    try:
-        from cli_synthetic import seed_synthetic_command
-    except ImportError:  # pragma: no cover - added by the synthetic loader
-        return
     app.cli.add_command(seed_synthetic_command)

@@ -29,8 +29,7 @@ def seed_synthetic_command(clients: int, bureau: str | None) -> None:
     """
     started = time.perf_counter()
     try:
-        with db.engine.connect() as connection:
-            summary = seed_synthetic(connection, clients=clients, bureau_org_number=bureau)
+        summary = seed_synthetic(db.engine, clients=clients, bureau_org_number=bureau)
     except UnknownBureauError as exc:
         raise click.BadParameter(str(exc), param_hint="'--bureau'") from exc
     except DomainError as exc:

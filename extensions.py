@@ -36,9 +36,22 @@ mail = Mail()
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """SQLite enforces foreign keys only when asked, per connection; wait for locks instead of failing."""
+    """SQLite enforces foreign keys only when asked, per connection; wait for locks instead of failing.
+
+    The driver's own transaction handling is switched off so that SQLAlchemy emits BEGIN itself (see
+    ``_sqlite_begin``): only then do SAVEPOINTs work and does a read-only transaction see one snapshot.
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 10000")
+        # Readers and one writer (the web app, the outbox worker, a CLI command) do not block each other.
+        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")

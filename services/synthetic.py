@@ -8,13 +8,17 @@ Unlike other services it commits (once per batch), and it writes no audit entrie
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy import Column, Connection, Table, func, insert, select
+from sqlalchemy import Column, Connection, Engine, Table, func, insert, select, text
 
 from models import Bureau, Client, Package, PackageAssignment, PackageKind, Person, User
 from models.base import utcnow
@@ -61,6 +65,10 @@ SQLITE_PRAGMAS = ("journal_mode", "synchronous", "cache_size")
 LOADED_TABLES: tuple[Table, ...] = (Client.__table__, Person.__table__, User.__table__, PackageAssignment.__table__)
 
 
+Rows = Iterator[tuple[Any, ...]]
+TableRows = tuple[str, Sequence[str], Rows]
+
+
 class UnknownBureauError(DomainError):
     """No bureau has the org number the caller named."""
 
@@ -99,7 +107,7 @@ class _Plan:
     valid_from: Sequence[Any]  # first day of each of the last 12 months
     ended: Any  # last day of the previous month
 
-    def clients(self, start: int, stop: int, org_numbers: Iterator[str]) -> Iterator[tuple[Any, ...]]:
+    def clients(self, start: int, stop: int, org_numbers: Iterator[str]) -> Rows:
         true, false, bureau_id, created_at = self.true, self.false, self.bureau_id, self.created_at
         for i, org_number in zip(range(start, stop), org_numbers):  # noqa: B905 - org_numbers is open-ended
             client_id = self.client_base + 1 + i
@@ -107,7 +115,7 @@ class _Plan:
             is_demo = true if i % 50 == 49 else false
             yield (client_id, bureau_id, name, org_number, "AS", false, is_demo, false, false, 1, created_at)
 
-    def persons(self, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
+    def persons(self, start: int, stop: int) -> Rows:
         bureau_id, created_at = self.bureau_id, self.created_at
         k = persons_before(start)
         for i in range(start, stop):
@@ -118,14 +126,14 @@ class _Plan:
                 yield (person_id, bureau_id, client_id, "user", first, last, email, 1, created_at)
                 k += 1
 
-    def users(self, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
+    def users(self, start: int, stop: int) -> Rows:
         bureau_id, created_at, false = self.bureau_id, self.created_at, self.false
         for k in range(persons_before(start), persons_before(stop)):
             status = "invited" if k % 20 == 0 else "blocked" if k % 50 == 7 else "active"
             user_id, person_id = self.user_base + 1 + k, self.person_base + 1 + k
             yield (user_id, bureau_id, person_id, "user", status, false, false, 1, created_at)
 
-    def assignments(self, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
+    def assignments(self, start: int, stop: int) -> Rows:
         """One main package and one add-on per user; about a tenth of each ended last month."""
         bureau_id, created_at, valid_from, ended = self.bureau_id, self.created_at, self.valid_from, self.ended
         mains, addons = self.main_ids, self.addon_ids
@@ -139,52 +147,49 @@ class _Plan:
             yield (first_id, bureau_id, user_id, main, "main", valid_from[k % 12], main_end, 1, created_at)
             yield (first_id + 1, bureau_id, user_id, addon, "addon", valid_from[k * 7 % 12], addon_end, 1, created_at)
 
-
-Batch = list[tuple[str, Sequence[str], Iterator[tuple[Any, ...]]]]
+    def tables(self, start: int, stop: int, org_numbers: Iterator[str]) -> list[TableRows]:
+        """The rows of clients ``start`` to ``stop - 1``, parents before children."""
+        return [
+            ("clients", CLIENT_COLUMNS, self.clients(start, stop, org_numbers)),
+            ("persons", PERSON_COLUMNS, self.persons(start, stop)),
+            ("users", USER_COLUMNS, self.users(start, stop)),
+            ("package_assignments", ASSIGNMENT_COLUMNS, self.assignments(start, stop)),
+        ]
 
 
 def seed_synthetic(
-    connection: Connection,
+    engine: Engine,
     *,
     clients: int,
     bureau_org_number: str | None = None,
     batch_size: int = 50_000,
+    workers: int = 2,
 ) -> SeedSummary:
     """Bulk-load ``clients`` synthetic clients into a bureau (by default the synthetic one), committing per batch.
 
     ``batch_size`` counts clients per committed batch; each client brings on average three persons,
-    three users and six package assignments. An error keeps the batches committed before it.
+    three users and six package assignments. On PostgreSQL ``workers`` connections load batches in
+    parallel (the constraint checks, not Python, are the bottleneck); SQLite has one writer. An error
+    keeps the batches committed before it.
     """
-    if clients < 1 or batch_size < 1:
-        raise ValueError("clients and batch_size must be positive")
-    dialect = connection.dialect.name
-    if dialect not in ("sqlite", "postgresql"):
+    if clients < 1 or batch_size < 1 or workers < 1:
+        raise ValueError("clients, batch_size and workers must be positive")
+    dialect = engine.dialect.name
+    if dialect not in _LOADERS:
         raise DomainError(f"Synthetic data can only be loaded into SQLite or PostgreSQL, not {dialect}.")
-    if connection.in_transaction():
+
+    with engine.connect() as connection:
+        bureau_id, bureaus_added = _bureau(connection, bureau_org_number)
+        packages_added = _catalogue(connection, bureau_id) if bureau_org_number is None else 0
+        main_ids, addon_ids = _package_ids(connection, bureau_id)
+        org_numbers = _org_numbers(connection, bureau_id, clients)
+        plan = _plan(connection, bureau_id, main_ids, addon_ids)
         connection.commit()
 
-    bureau_id, bureaus_added = _bureau(connection, bureau_org_number)
-    packages_added = _catalogue(connection, bureau_id) if bureau_org_number is None else 0
-    main_ids, addon_ids = _package_ids(connection, bureau_id)
-    org_numbers = _org_numbers(connection, bureau_id, clients)
-    plan = _plan(connection, bureau_id, main_ids, addon_ids)
-    connection.commit()
-
-    def batches() -> Iterator[Batch]:
-        for start in range(0, clients, batch_size):
-            stop = min(start + batch_size, clients)
-            yield [
-                ("clients", CLIENT_COLUMNS, plan.clients(start, stop, org_numbers)),
-                ("persons", PERSON_COLUMNS, plan.persons(start, stop)),
-                ("users", USER_COLUMNS, plan.users(start, stop)),
-                ("package_assignments", ASSIGNMENT_COLUMNS, plan.assignments(start, stop)),
-            ]
-
-    driver_connection = connection.connection.driver_connection
-    if dialect == "sqlite":
-        _load_sqlite(driver_connection, batches())
-    else:
-        _load_postgresql(driver_connection, batches())
+    parallel = workers if dialect == "postgresql" else 1  # SQLite has a single writer at a time
+    _run_batches(engine, _LOADERS[dialect], plan, org_numbers, clients, batch_size, parallel)
+    if dialect == "postgresql":
+        _after_postgresql_load(engine)
 
     persons = persons_before(clients)
     return SeedSummary(
@@ -250,7 +255,7 @@ def _org_numbers(connection: Connection, bureau_id: int, clients: int) -> Iterat
         )
     )
     start = int(highest[:8]) + 1 if highest else FIRST_PREFIX
-    # At most one prefix in every ten has no valid check digit (see services/orgnumbers.py).
+    # Prefixes ending 0-9 differ by 2 in weighted sum, so at most one in each ten lacks a check digit.
     if ((LAST_PREFIX + 1 - start) // 10 - 1) * 9 < clients:
         raise DomainError(f"The synthetic org number range has no room for {clients} more clients in this bureau.")
     return valid_numbers(start)
@@ -289,48 +294,102 @@ def _plan(connection: Connection, bureau_id: int, main_ids: list[int], addon_ids
     )
 
 
-def _load_sqlite(raw: sqlite3.Connection, batches: Iterator[Batch]) -> None:
-    """``executemany`` per table and batch, with a fast but crash-unsafe journal only for the load."""
+def _run_batches(
+    engine: Engine,
+    loader: _Loader,
+    plan: _Plan,
+    org_numbers: Iterator[str],
+    clients: int,
+    batch_size: int,
+    workers: int,
+) -> None:
+    """Load every batch, each worker on its own connection taking the next batch until none is left."""
+    starts = iter(range(0, clients, batch_size))
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def next_batch() -> list[TableRows] | None:
+        with lock:  # org numbers are drawn in order, so each batch takes its own run of them
+            start = next(starts, None)
+            if start is None or failed.is_set():
+                return None
+            stop = min(start + batch_size, clients)
+            numbers = list(itertools.islice(org_numbers, stop - start))
+        return plan.tables(start, stop, iter(numbers))
+
+    def work() -> None:
+        with engine.connect() as connection, loader.session(connection.connection.driver_connection) as raw:
+            try:
+                while (batch := next_batch()) is not None:
+                    for table, columns, rows in batch:
+                        loader.write(raw, table, columns, rows)
+                    raw.commit()
+            except BaseException:
+                failed.set()
+                raw.rollback()
+                raise
+
+    if workers == 1:
+        work()
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seed-synthetic") as pool:
+        futures = [pool.submit(work) for _ in range(workers)]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            failed.set()  # the other workers stop after their current batch
+            raise
+
+
+@contextmanager
+def _sqlite_session(raw: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A fast but crash-unsafe journal for the load only; the previous settings come back afterwards."""
     saved = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in SQLITE_PRAGMAS}
     raw.execute("PRAGMA journal_mode = WAL")
     raw.execute("PRAGMA synchronous = OFF")
     raw.execute("PRAGMA cache_size = -65536")  # 64 MiB
     try:
-        for batch in batches:
-            if not raw.in_transaction:
-                raw.execute("BEGIN")
-            for table, columns, rows in batch:
-                placeholders = ", ".join("?" * len(columns))
-                raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
-            raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
+        yield raw
     finally:
         for name, value in saved.items():
             raw.execute(f"PRAGMA {name} = {value}")
 
 
-def _load_postgresql(raw: psycopg.Connection[Any], batches: Iterator[Batch]) -> None:
-    """``COPY … FROM STDIN`` per table and batch; afterwards fresh statistics and sequences past the new ids."""
-    try:
-        with raw.cursor() as cursor:
-            for batch in batches:
-                for table, columns, rows in batch:
-                    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                        write_row: Callable[[Sequence[Any]], None] = copy.write_row
-                        for row in rows:
-                            write_row(row)
-                raw.commit()
-            for table in LOADED_TABLES:
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), MAX(id)) FROM {table.name}"
-                )
-            raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    # ANALYZE outside a long transaction so the planner sees the new sizes at once.
-    with raw.cursor() as cursor:
-        cursor.execute("ANALYZE " + ", ".join(table.name for table in LOADED_TABLES))
-    raw.commit()
+def _sqlite_write(raw: sqlite3.Connection, table: str, columns: Sequence[str], rows: Rows) -> None:
+    if not raw.in_transaction:
+        raw.execute("BEGIN")
+    placeholders = ", ".join("?" * len(columns))
+    raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+
+
+def _postgresql_write(raw: psycopg.Connection[Any], table: str, columns: Sequence[str], rows: Rows) -> None:
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
+
+
+def _after_postgresql_load(engine: Engine) -> None:
+    """Move the id sequences past the explicit ids, and refresh the planner's statistics."""
+    with engine.connect() as connection:
+        for table in LOADED_TABLES:
+            highest = select(func.max(table.c.id)).scalar_subquery()
+            connection.execute(select(func.setval(func.pg_get_serial_sequence(table.name, "id"), highest)))
+        connection.commit()
+        connection.execute(text("ANALYZE " + ", ".join(table.name for table in LOADED_TABLES)))
+        connection.commit()
+
+
+@dataclass(frozen=True)
+class _Loader:
+    """How one dialect prepares a connection for the load and streams a table's rows into it."""
+
+    session: Callable[[Any], AbstractContextManager[Any]]
+    write: Callable[[Any, str, Sequence[str], Rows], None]
+
+
+_LOADERS = {
+    "sqlite": _Loader(_sqlite_session, _sqlite_write),
+    "postgresql": _Loader(nullcontext, _postgresql_write),
+}

@@ -74,9 +74,9 @@ def _schema(database_url: str) -> Iterator[None]:
     with app.app_context():
         db.drop_all()
         db.create_all()
-        yield
         db.session.remove()
         db.engine.dispose()
+    yield
 
 
 def _empty_all_tables() -> None:

@@ -1,0 +1,169 @@
+"""The synthetic bulk loader and ``flask seed-synthetic``, on SQLite and on PostgreSQL.
+
+Self-contained: every test builds its own app and database (a SQLite file, or a throwaway
+PostgreSQL database that is dropped afterwards) instead of using the shared fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, text
+from stdnum.no import orgnr
+
+from app import create_app
+from cli_synthetic import seed_synthetic_command
+from extensions import db
+from models import Bureau, Client, Package, PackageAssignment, PackageKind, Person, User
+from services.errors import DomainError
+from services.synthetic import SYNTHETIC_BUREAU_NAME, SYNTHETIC_BUREAU_ORG_NUMBER, persons_before, seed_synthetic
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _throwaway_postgres() -> Iterator[str]:
+    import psycopg
+
+    name = f"synth_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def synthetic_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'synthetic.db'}"
+    else:
+        yield from _throwaway_postgres()
+
+
+@pytest.fixture
+def synthetic_app(synthetic_db_url: str) -> Iterator[Flask]:
+    """An app on an empty schema, with the command registered (cli.py may not have it yet)."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": synthetic_db_url, "TESTING": True})
+    app.cli.add_command(seed_synthetic_command)
+    with app.app_context():
+        db.create_all()
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def count(model: type[db.Model]) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def run_seed(app: Flask, *args: str) -> dict[str, int | float]:
+    db.session.rollback()  # end this session's read snapshot, as a request would, so the load is visible after
+    result = app.test_cli_runner().invoke(args=["seed-synthetic", *args])
+    assert result.exit_code == 0, result.output
+    db.session.rollback()
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def org_numbers() -> list[str]:
+    return list(db.session.scalars(select(Client.org_number).order_by(Client.id)))
+
+
+def test_seed_synthetic_loads_clients_people_and_packages(synthetic_app: Flask) -> None:
+    summary = run_seed(synthetic_app, "--clients", "50")
+
+    assert summary["clients"] == 50 and summary["bureaus"] == 1 and summary["packages"] == 6
+    assert summary["seconds"] >= 0
+    bureau = db.session.scalars(select(Bureau)).one()
+    assert (bureau.org_number, bureau.name) == (SYNTHETIC_BUREAU_ORG_NUMBER, SYNTHETIC_BUREAU_NAME)
+    assert orgnr.is_valid(bureau.org_number)
+    persons = count(Person)
+    assert 120 <= persons <= 180 and persons == summary["persons"] == persons_before(50)
+    assert count(Client) == 50
+    assert count(User) == summary["users"] == persons
+    assert count(PackageAssignment) == summary["package_assignments"] == 2 * persons
+    assert db.session.scalar(select(func.count()).where(Client.is_demo)) == 1
+
+    # Every user: person kind "user", one main package and one add-on, all in the bureau.
+    kinds = db.session.execute(
+        select(PackageAssignment.user_id, PackageAssignment.package_kind, func.count()).group_by(
+            PackageAssignment.user_id, PackageAssignment.package_kind
+        )
+    ).all()
+    assert len(kinds) == 2 * persons and {n for _, _, n in kinds} == {1}
+    assert {kind for _, kind, _ in kinds} == {PackageKind.MAIN, PackageKind.ADDON}
+    assert set(db.session.scalars(select(User.person_kind).distinct())) == {"user"}
+    assert {"active", "invited"} <= set(db.session.scalars(select(User.status).distinct()))
+    assert set(db.session.scalars(select(PackageAssignment.bureau_id).distinct())) == {bureau.id}
+    assert db.session.scalar(select(func.count()).where(PackageAssignment.valid_to.is_not(None))) > 0
+
+    numbers = org_numbers()
+    assert all(orgnr.is_valid(number) for number in numbers) and len(set(numbers)) == 50
+
+    second = run_seed(synthetic_app, "--clients", "50")
+    assert (second["bureaus"], second["packages"], second["clients"]) == (0, 0, 50)
+    numbers = org_numbers()
+    assert count(Client) == 100 and len(set(numbers)) == 100
+    assert all(orgnr.is_valid(number) for number in numbers)
+    assert count(User) == count(Person) == 2 * persons
+
+    # Ordinary inserts still get fresh ids (PostgreSQL's sequences were moved past the loaded ones).
+    db.session.add(Client(bureau_id=bureau.id, name="Etter lasting AS"))
+    db.session.commit()
+    assert db.session.scalar(select(func.max(Client.id))) == 101
+
+
+def test_seed_synthetic_refuses_an_unknown_bureau(synthetic_app: Flask) -> None:
+    result = synthetic_app.test_cli_runner().invoke(args=["seed-synthetic", "--clients", "5", "--bureau", "123456785"])
+
+    assert result.exit_code != 0
+    assert "No bureau has org number '123456785'" in result.output
+    assert count(Client) == 0
+
+
+def test_parallel_batches_into_a_given_bureau(synthetic_app: Flask) -> None:
+    bureau = Bureau(org_number="923456783", name="Nordlys Regnskap AS")
+    db.session.add(bureau)
+    db.session.flush()
+    main = Package(bureau_id=bureau.id, code="M", name="Hoved", kind=PackageKind.MAIN, rank=1, price=Decimal(1))
+    addon = Package(bureau_id=bureau.id, code="T", name="Tillegg", kind=PackageKind.ADDON, price=Decimal(1))
+    db.session.add_all([main, addon])
+    db.session.commit()
+
+    summary = seed_synthetic(db.engine, clients=25, bureau_org_number="923 456 783", batch_size=4, workers=2)
+
+    assert (summary["bureau_id"], summary["bureaus"], summary["packages"]) == (bureau.id, 0, 0)
+    assert count(Client) == 25 and db.session.scalar(select(func.max(Client.id))) == 25
+    assert count(Person) == persons_before(25) == db.session.scalar(select(func.max(Person.id)))
+    assert count(PackageAssignment) == 2 * count(User) == 2 * persons_before(25)
+    assert set(db.session.scalars(select(PackageAssignment.package_id).distinct())) == {main.id, addon.id}
+    numbers = org_numbers()
+    assert numbers == sorted(numbers) and len(set(numbers)) == 25
+    if db.engine.dialect.name == "sqlite":  # the unsafe sync setting was only for the load
+        assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"  # the app's own setting
+        assert db.session.execute(text("PRAGMA synchronous")).scalar() != 0
+
+
+def test_a_bureau_without_add_ons_is_refused(synthetic_app: Flask) -> None:
+    bureau = Bureau(org_number="923456783", name="Nordlys Regnskap AS")
+    db.session.add(bureau)
+    db.session.commit()
+
+    with pytest.raises(DomainError, match="one active main package and one active add-on"):
+        seed_synthetic(db.engine, clients=1, bureau_org_number=bureau.org_number)
+    assert count(Client) == 0
