@@ -17,15 +17,16 @@ $(BIN)/flask: pyproject.toml
 install: $(BIN)/flask translations
 
 translations: $(BIN)/flask
-	$(BIN)/pybabel compile --use-fuzzy -d translations -f -q 2>/dev/null || $(BIN)/pybabel compile -d translations -f
+	$(BIN)/pybabel compile -d translations -f
 
 migrate: install
 	mkdir -p instance
 	$(FLASK) db upgrade
 
+# E-mail is delivered by the outbox worker beside the server; the trap stops it with the server (also on Ctrl-C).
 run: migrate
 	$(FLASK) seed-demo --if-empty
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(FLASK) outbox worker & WORKER=$$!; trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; $(FLASK) run --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from cli_synthetic import seed_synthetic_command
+from cli_outbox import outbox_group
+from cli_registry import registry_group
 from extensions import db
 from models import Bureau, Client, Package
 
@@ -78,8 +79,47 @@ def packages_list(bureau_org: str) -> None:
     )
 
 
+clients_group = AppGroup("clients", help="Clients.")
+
+
+@clients_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--bureau", "bureau_org", required=True, help="The bureau's org number.")
+def clients_import(file: str, bureau_org: str) -> None:
+    """Create clients from a CSV or XLSX file; prints one JSON object per row (row, status, message).
+
+    Exits 0 when every row was created or skipped as a duplicate, 1 when any row was refused.
+    """
+    from pathlib import Path
+
+    from services.audit import acting_as
+    from services.client_import import HEADER, OK_STATUSES, import_clients
+    from services.errors import DomainError
+    from services.registry import get_registry
+    from services.tabular import read_table
+
+    bureau = bureau_by_org_number(bureau_org)
+    try:
+        rows = read_table(Path(file).read_bytes(), file, HEADER)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with acting_as(None, f"clients import {Path(file).name}"):
+        results = import_clients(db.session, bureau.id, rows, get_registry(current_app))
+        db.session.commit()
+    echo_json([result.to_json() for result in results])
+    if any(result.status not in OK_STATUSES for result in results):
+        raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(outbox_group)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(bureaus_group)
     app.cli.add_command(packages_group)
+    app.cli.add_command(clients_group)
+    app.cli.add_command(registry_group)
+    try:
+        from cli_synthetic import seed_synthetic_command
+    except ImportError:  # pragma: no cover - added by the synthetic loader
+        return
     app.cli.add_command(seed_synthetic_command)

@@ -39,6 +39,9 @@ class Config:
         self.BABEL_DEFAULT_LOCALE = os.environ.get("DEFAULT_LOCALE", "no")
         self.BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Europe/Oslo")
         self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+        self.BRREG_BASE_URL = os.environ.get("BRREG_BASE_URL", "https://data.brreg.no/enhetsregisteret/api")
+        self.BRREG_CONTACT = os.environ.get("BRREG_CONTACT")
+        self.CONSENT_LINK_DAYS = int(os.environ.get("CONSENT_LINK_DAYS", "30"))
         self.ADMIN_PAGE_SIZE = int(os.environ.get("ADMIN_PAGE_SIZE", "50"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from flask import has_request_context, request
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_mail import Mail
@@ -53,5 +54,13 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection) -> None:
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+    """Writers queue for SQLite's one write lock up front; page views read a snapshot without blocking anyone.
+
+    A deferred transaction that has read and then writes after another connection committed fails at once
+    ("database is locked") instead of waiting its turn, so anything that may write (a POST, a command, the
+    outbox worker) begins IMMEDIATE. GET and HEAD requests only read.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    reading = has_request_context() and request.method in ("GET", "HEAD")
+    connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

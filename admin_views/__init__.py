@@ -16,11 +16,13 @@ from admin_views.catalogue import (
 )
 from admin_views.clients import ClientView
 from admin_views.history import AuditLogView
+from admin_views.outbox import OutboxView
 from admin_views.people import PersonView, UserView
 from models import (
     AuditEntry,
     Client,
     CustomerTemplate,
+    OutboxMessage,
     Package,
     PackageAssignment,
     Permission,
@@ -74,4 +76,5 @@ def init_admin(app: Flask) -> Admin:
         )
     )
     admin.add_view(AuditLogView(AuditEntry, name=_l("Event log"), endpoint="auditlog", category=_l("Settings")))
+    admin.add_view(OutboxView(OutboxMessage, name=_l("Outbox"), endpoint="outbox", category=_l("Settings")))
     return admin

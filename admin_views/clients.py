@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import url_for
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual, IntEqualFilter
+from flask_admin.model.template import TemplateLinkRowAction
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -12,11 +13,12 @@ from markupsafe import Markup
 from wtforms.validators import Optional, ValidationError
 
 from admin_views.base import SecureModelView, TenantAjaxLoader, per_request
-from admin_views.labels import CONSENT_STATUS, choices, formatter
+from admin_views.client_page import ClientPageMixin
+from admin_views.labels import CONSENT_STATUS, CONTACT_ROLE, choices, formatter
 from extensions import db
 from forms.validators import EmailAddress, OrgNumber
 from models import Client, CustomerTemplate, Person
-from services.clients import find_duplicate_org_number
+from services.clients import ADDRESS_FIELDS, find_duplicate_org_number
 from services.errors import DomainError
 
 
@@ -38,7 +40,7 @@ def _name_with_badges(view, context, model, name):
     return Markup("{}{}").format(model.name, Markup("").join(badges))
 
 
-class ClientView(SecureModelView):
+class ClientView(ClientPageMixin, SecureModelView):
     column_list = (
         Client.name,
         Client.org_number,
@@ -73,6 +75,7 @@ class ClientView(SecureModelView):
         "company_lookup_enabled": _l("Company lookup"),
         "custom_invoice_email_enabled": _l("Custom invoice e-mail"),
         "contact_person": _l("Contact person"),
+        "contact_role": _l("Role"),
         "persons": _l("People"),
     }
     column_formatters = {
@@ -106,20 +109,15 @@ class ClientView(SecureModelView):
         "name",
         "org_number",
         "organisation_form",
-        "business_address_lines",
-        "business_postal_code",
-        "business_city",
-        "business_country_code",
-        "postal_address_lines",
-        "postal_postal_code",
-        "postal_city",
-        "postal_country_code",
+        *ADDRESS_FIELDS,
         "email",
         "phone",
         "contact_person",
+        "contact_role",
         "company_lookup_enabled",
         "custom_invoice_email_enabled",
     )
+    form_selects = {"contact_role": CONTACT_ROLE}
     form_args = {
         "org_number": {
             "validators": [Optional(), OrgNumber()],
@@ -136,12 +134,24 @@ class ClientView(SecureModelView):
         "contact_person": TenantAjaxLoader("contact_person", Person, fields=["first_name", "last_name", "email"]),
     }
 
+    list_template = "admin/clients/list.html"
+    column_extra_row_actions = [
+        TemplateLinkRowAction("client_actions.manage", _l("Manage client")),
+        TemplateLinkRowAction("client_actions.mark_demo", _l("Mark as demo")),
+    ]
+
+    def list_header_buttons(self) -> list[dict]:
+        return [
+            {"label": _("+ New client"), "url": self.get_url(".create_view"), "css": "btn-success text-white"},
+            {"label": _("Import clients"), "url": self.get_url(".import_view"), "css": "btn-outline-secondary"},
+        ]
+
     def on_model_change(self, form, model: Client, is_created: bool) -> None:
         """Refuse what the product forbids before the database has to."""
         if model.org_number:
             existing = find_duplicate_org_number(db.session, model.bureau_id, model.org_number, exclude_id=model.id)
             if existing is not None:
-                link = url_for(".details_view", id=existing.id)
+                link = url_for(".manage_view", id=existing.id)
                 raise ValidationError(
                     Markup('{} <a href="{}">{}</a>').format(
                         _("Another client in this bureau already has this organisation number:"),
@@ -179,3 +189,32 @@ class ClientView(SecureModelView):
             flash(str(exc), "error")
             return
         flash(_("%(count)s client(s) marked as demo.", count=changed), "success")
+
+    @action(
+        "refresh_registry",
+        _l("Update from Brønnøysund"),
+        _l("Update the selected clients' company data from the company register?"),
+    )
+    def action_refresh_registry(self, ids: list[str]) -> None:
+        from flask import current_app, flash
+
+        from services.client_refresh import refresh_many
+        from services.registry import get_registry
+
+        summary = refresh_many(db.session, get_registry(current_app), self.selected(ids))
+        db.session.commit()
+        flash(
+            _(
+                "Register update: %(updated)s changed, %(unchanged)s unchanged, %(missing)s not found, "
+                "%(without)s without organisation number.",
+                updated=len(summary.updated),
+                unchanged=len(summary.unchanged),
+                missing=len(summary.not_found),
+                without=len(summary.without_number),
+            ),
+            "success" if summary.failed is None else "warning",
+        )
+        if summary.failed:
+            flash(_("The register stopped answering: %(reason)s", reason=summary.failed), "error")
+        for client, warnings in summary.warned:
+            flash(f"{client.name}: {' '.join(warnings)}", "warning")

@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from wtforms.fields.choices import SelectChoice
 
-from models import ConsentStatus, PackageKind, PersonKind, ResellerRole, StaffRole, UserStatus
+from models import ConsentStatus, ContactRole, PackageKind, PersonKind, ResellerRole, StaffRole, UserStatus
 
 PERSON_KIND = {
     PersonKind.RESELLER_USER: _l("Bureau user"),
@@ -28,6 +28,19 @@ CONSENT_STATUS = {
     ConsentStatus.PENDING: _l("Consent pending"),
     ConsentStatus.GIVEN: _l("Consent given"),
     ConsentStatus.DECLINED: _l("Consent declined"),
+}
+CONTACT_ROLE = {
+    ContactRole.CEO: _l("General manager (daglig leder)"),
+    ContactRole.CHAIR: _l("Chair of the board (styreleder)"),
+}
+REGISTRY_STATUS = {
+    "active": _l("active"),
+    "bankrupt": _l("bankrupt (konkurs)"),
+    "winding_up": _l("being wound up (under avvikling)"),
+    "forced_dissolution": _l("under forced dissolution"),
+    "reconstruction": _l("in reconstruction negotiations"),
+    "deleted": _l("deleted"),
+    "removed": _l("removed from the register"),
 }
 LANGUAGE = {"nb": _l("Norwegian"), "sv": _l("Swedish"), "en": _l("English")}
 COUNTRY = {"NO": _l("Norway"), "SE": _l("Sweden"), "DK": _l("Denmark")}

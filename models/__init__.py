@@ -6,7 +6,8 @@ from extensions import db
 from models.audit import AuditEntry
 from models.base import utcnow
 from models.bureau import Bureau
-from models.client import Client, ConsentStatus
+from models.client import Client, ConsentStatus, ContactRole
+from models.outbox import OutboxMessage, OutboxStatus
 from models.package import Package, PackageAssignment, PackageKind, Permission
 from models.person import (
     KINDS_WITH_LOGIN,
@@ -46,7 +47,10 @@ __all__ = [
     "Bureau",
     "Client",
     "ConsentStatus",
+    "ContactRole",
     "CustomerTemplate",
+    "OutboxMessage",
+    "OutboxStatus",
     "Package",
     "PackageAssignment",
     "PackageKind",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -39,6 +40,11 @@ class ConsentStatus(enum.StrEnum):
     PENDING = "pending"
     GIVEN = "given"
     DECLINED = "declined"
+
+
+class ContactRole(enum.StrEnum):
+    CEO = "daglig_leder"
+    CHAIR = "styreleder"
 
 
 class Client(TenantOwned, Versioned, Timestamped, db.Model):
@@ -78,14 +84,31 @@ class Client(TenantOwned, Versioned, Timestamped, db.Model):
     postal_country_code: Mapped[str | None] = mapped_column(String(2))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(30))
+    # Set from the customer template when the client is created.
+    country_code: Mapped[str] = mapped_column(String(2), nullable=False, default="NO", server_default="NO")
+    language: Mapped[str] = mapped_column(String(2), nullable=False, default="nb", server_default="nb")
+    currency: Mapped[str] = mapped_column(String(3), nullable=False, default="NOK", server_default="NOK")
 
     company_lookup_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     custom_invoice_email_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Egendefinert fakturaepost: {"nb": {"subject": ..., "body": ...}, "sv": ..., "en": ...}; kept on the
+    # client so that every change shows in the client's history and is covered by its version counter.
+    invoice_email_texts: Mapped[dict[str, dict[str, str]]] = mapped_column(
+        JSON, nullable=False, default=dict, server_default="{}"
+    )
 
     contact_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL", use_alter=True))
     consent_status: Mapped[ConsentStatus | None] = enum_column(ConsentStatus, name="consent_status", index=True)
     consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     consent_from: Mapped[str | None] = mapped_column(String(64))
+    consent_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A new consent request replaces the nonce, so older links stop working; answering clears it.
+    consent_nonce: Mapped[str | None] = mapped_column(String(64))
+    contact_role: Mapped[ContactRole | None] = enum_column(ContactRole, name="contact_role")
+
+    # What the register said at the last refresh, for the warnings on the client page.
+    registry_status: Mapped[str | None] = mapped_column(String(30))
+    registry_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     bureau: Mapped[Bureau] = relationship()
     template: Mapped[CustomerTemplate | None] = relationship()

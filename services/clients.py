@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from stdnum.no import orgnr
 
-from models import Client
+from models import Client, ContactRole, CustomerTemplate, Person, PersonKind
 from services.errors import DomainError
+from services.people import check_person
 
 
 def find_duplicate_org_number(
@@ -34,3 +37,110 @@ def mark_demo(session: Session, clients: Iterable[Client]) -> int:
             changed += 1
     session.flush()
     return changed
+
+
+class DuplicateOrgNumber(DomainError):
+    """The bureau already has a client with this org number; ``existing`` is that client."""
+
+    def __init__(self, existing: Client) -> None:
+        super().__init__(_("Another client in this bureau already has this organisation number:"))
+        self.existing = existing
+
+
+@dataclass
+class NewClient:
+    """What "+ Ny kunde" (or an import row) asks for."""
+
+    name: str
+    org_number: str | None = None
+    organisation_form: str | None = None
+    is_demo: bool = False
+    template_id: int | None = None
+    business_address_lines: str | None = None
+    business_postal_code: str | None = None
+    business_city: str | None = None
+    business_country_code: str | None = None
+    postal_address_lines: str | None = None
+    postal_postal_code: str | None = None
+    postal_city: str | None = None
+    postal_country_code: str | None = None
+    contact_first_name: str | None = None
+    contact_last_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    contact_role: ContactRole | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+ADDRESS_FIELDS = (
+    "business_address_lines",
+    "business_postal_code",
+    "business_city",
+    "business_country_code",
+    "postal_address_lines",
+    "postal_postal_code",
+    "postal_city",
+    "postal_country_code",
+)
+
+
+def create_client(session: Session, bureau_id: int, data: NewClient, *, ask_consent: bool = True) -> Client:
+    """Create the client, its contact person and (when there is a contact) the consent e-mail, in one flush."""
+    from services.consent import request_consent
+
+    org_number = orgnr.compact(data.org_number) if data.org_number else None
+    if org_number is not None:
+        if not orgnr.is_valid(org_number):
+            raise DomainError(
+                _(
+                    "%(value)s is not a valid organisation number (9 digits with a correct check digit).",
+                    value=org_number,
+                )
+            )
+        existing = find_duplicate_org_number(session, bureau_id, org_number)
+        if existing is not None:
+            raise DuplicateOrgNumber(existing)
+    template = None
+    if data.template_id is not None:
+        template = session.get(CustomerTemplate, data.template_id)
+        if template is None or template.bureau_id != bureau_id:
+            raise DomainError(_("Choose one of the bureau's customer templates."))
+    client = Client(
+        bureau_id=bureau_id,
+        name=data.name.strip(),
+        org_number=org_number,
+        organisation_form=data.organisation_form or None,
+        is_demo=bool(data.is_demo),
+        template=template,
+        email=data.email or None,
+        phone=data.phone or None,
+        **{name: getattr(data, name) or None for name in ADDRESS_FIELDS},
+    )
+    if template is not None:
+        client.country_code, client.language, client.currency = (
+            template.country_code,
+            template.language,
+            template.currency,
+        )
+    session.add(client)
+    session.flush()
+    if data.contact_email or data.contact_first_name:
+        contact = Person(
+            bureau_id=bureau_id,
+            client=client,
+            kind=PersonKind.PERSON,
+            first_name=(data.contact_first_name or "").strip(),
+            last_name=(data.contact_last_name or "").strip(),
+            email=(data.contact_email or "").strip().lower() or None,
+            phone=data.contact_phone or None,
+        )
+        check_person(session, contact)
+        session.add(contact)
+        session.flush()
+        client.contact_person = contact
+        client.contact_role = data.contact_role
+        session.flush()
+        if ask_consent and contact.email:
+            request_consent(session, client)
+    return client

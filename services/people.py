@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,7 +26,10 @@ def check_person(session: Session, person: Person) -> None:
     if person.client.bureau_id != person.bureau_id:
         raise DomainError(_("The client belongs to another bureau."))
     if person.email:
-        person.email = person.email.strip().lower()
+        try:
+            person.email = validate_email(person.email.strip(), check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            raise DomainError(_("%(value)s is not a valid e-mail address.", value=person.email)) from None
     if person.kind in LOGIN_KINDS_NEEDING_EMAIL and not person.email:
         raise DomainError(_("A person with a login needs an e-mail address."))
     if person.email:

@@ -89,11 +89,22 @@ def _empty_all_tables() -> None:
                 conn.execute(table.delete())
 
 
+@pytest.fixture(scope="session")
+def registry_emulator() -> Iterator[Any]:
+    """The company register's emulator: a real HTTP server on loopback, shared by the run."""
+    from services.registry.emulator import start_emulator
+
+    with start_emulator() as emulator:
+        yield emulator
+
+
 @pytest.fixture
-def app(database_url: str, _schema) -> Iterator[Any]:
+def app(database_url: str, _schema, registry_emulator) -> Iterator[Any]:
+    registry_emulator.reset()
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
+            "BRREG_BASE_URL": registry_emulator.base_url,
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
             "SECRET_KEY": "test-secret-key-that-is-long-enough-0123",

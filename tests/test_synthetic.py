@@ -163,7 +163,9 @@ def test_a_bureau_without_add_ons_is_refused(synthetic_app: Flask) -> None:
     bureau = Bureau(org_number="923456783", name="Nordlys Regnskap AS")
     db.session.add(bureau)
     db.session.commit()
+    org_number = bureau.org_number
+    db.session.rollback()  # SQLite: leave the write lock to the loader's own connection
 
     with pytest.raises(DomainError, match="one active main package and one active add-on"):
-        seed_synthetic(db.engine, clients=1, bureau_org_number=bureau.org_number)
+        seed_synthetic(db.engine, clients=1, bureau_org_number=org_number)
     assert count(Client) == 0

@@ -1,0 +1,132 @@
+"""Keeping a client's company data in step with the company register ("Oppdater fra Brønnøysund")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from flask_babel import lazy_gettext as _
+from sqlalchemy.orm import Session
+
+from models import Client, utcnow
+from services.registry import Address, CompanyRecord, CompanyRegistry, CompanyStatus, RegistryError
+from services.registry.messages import user_message
+
+BATCH_SIZE = 100
+
+FIELD_LABELS = {
+    "name": _("Company name"),
+    "organisation_form": _("Organisation form"),
+    "business_address_lines": _("Business address"),
+    "business_postal_code": _("Postcode"),
+    "business_city": _("City"),
+    "business_country_code": _("Country code"),
+    "postal_address_lines": _("Postal address"),
+    "postal_postal_code": _("Postal address postcode"),
+    "postal_city": _("Postal address city"),
+    "postal_country_code": _("Postal address country code"),
+}
+
+STATUS_WARNINGS = {
+    CompanyStatus.BANKRUPT: _("The register says the company is bankrupt (konkurs)."),
+    CompanyStatus.WINDING_UP: _("The register says the company is being wound up (under avvikling)."),
+    CompanyStatus.FORCED_DISSOLUTION: _("The register says the company is under forced dissolution."),
+    CompanyStatus.RECONSTRUCTION: _("The register says the company is in reconstruction negotiations."),
+    CompanyStatus.DELETED: _("The register says the company is deleted."),
+    CompanyStatus.REMOVED: _("The company has been removed from the register for legal reasons."),
+}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    label: str
+    old: str | None
+    new: str | None
+
+
+def address_values(prefix: str, address: Address | None) -> dict[str, str | None]:
+    if address is None:
+        return {f"{prefix}_{key}": None for key in ("address_lines", "postal_code", "city", "country_code")}
+    return {
+        f"{prefix}_address_lines": "\n".join(address.lines) or None,
+        f"{prefix}_postal_code": address.postal_code,
+        f"{prefix}_city": address.city,
+        f"{prefix}_country_code": address.country_code,
+    }
+
+
+def registry_values(record: CompanyRecord) -> dict[str, str | None]:
+    """The client fields the register decides, as the register gives them."""
+    values: dict[str, str | None] = {"name": record.name, "organisation_form": record.organisation_form}
+    values |= address_values("business", record.business_address)
+    values |= address_values("postal", record.postal_address)
+    # A deleted or removed company keeps what we know: the register no longer has its data.
+    if record.status in (CompanyStatus.DELETED, CompanyStatus.REMOVED):
+        return {}
+    return values
+
+
+def diff(client: Client, record: CompanyRecord) -> list[FieldChange]:
+    """Field by field, what applying the register's data would change."""
+    changes = []
+    for name, new in registry_values(record).items():
+        old = getattr(client, name)
+        if (old or None) != (new or None):
+            changes.append(FieldChange(name, str(FIELD_LABELS[name]), old, new))
+    return changes
+
+
+def warnings(record: CompanyRecord) -> list[str]:
+    """What the bureau must be told loudly about the company's state in the register."""
+    found = [str(STATUS_WARNINGS[record.status])] if record.status in STATUS_WARNINGS else []
+    return found + [str(remark) for remark in record.remarks]
+
+
+def apply(client: Client, record: CompanyRecord) -> list[FieldChange]:
+    """Copy the register's data onto the client; returns what changed."""
+    changes = diff(client, record)
+    for change in changes:
+        setattr(client, change.field, change.new)
+    client.registry_status = str(record.status)
+    client.registry_checked_at = utcnow()
+    return changes
+
+
+@dataclass
+class RefreshSummary:
+    updated: list[Client] = field(default_factory=list)
+    unchanged: list[Client] = field(default_factory=list)
+    warned: list[tuple[Client, list[str]]] = field(default_factory=list)
+    not_found: list[Client] = field(default_factory=list)
+    without_number: list[Client] = field(default_factory=list)
+    failed: str | None = None
+
+
+def refresh_many(session: Session, registry: CompanyRegistry, clients: Sequence[Client]) -> RefreshSummary:
+    """Refresh several clients with one register call per 100 numbers; applies what changed."""
+    summary = RefreshSummary()
+    numbered = [c for c in clients if c.org_number]
+    summary.without_number = [c for c in clients if not c.org_number]
+    for batch in _batches(numbered, BATCH_SIZE):
+        try:
+            records = registry.lookup_many([c.org_number for c in batch])
+        except RegistryError as exc:
+            summary.failed = user_message(exc)
+            break
+        for client in batch:
+            record = records.get(client.org_number)
+            if record is None:
+                summary.not_found.append(client)
+                continue
+            (summary.updated if apply(client, record) else summary.unchanged).append(client)
+            found = warnings(record)
+            if found:
+                summary.warned.append((client, found))
+    session.flush()
+    return summary
+
+
+def _batches(items: Sequence[Client], size: int) -> Iterable[Sequence[Client]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
