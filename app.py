@@ -48,12 +48,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from admin_views.auth import bp as auth_bp
     from admin_views.auth import safe_next
     from admin_views.consent import bp as consent_bp
+    from admin_views.invitation import bp as invitation_bp
     from cli import register_cli
     from services.audit import register_audit
 
     register_audit(db)
     app.register_blueprint(auth_bp)
     app.register_blueprint(consent_bp)
+    app.register_blueprint(invitation_bp)
     init_admin(app)
     register_cli(app)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from cli_outbox import outbox_group
 from cli_registry import registry_group
+from cli_users import users_group
 from extensions import db
 from models import Bureau, Client, Package
 
@@ -111,13 +112,124 @@ def clients_import(file: str, bureau_org: str) -> None:
         raise SystemExit(1)
 
 
+persons_group = AppGroup("persons", help="People of the clients.")
+
+
+@persons_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--bureau", "bureau_org", required=True, help="The bureau's org number.")
+def persons_import(file: str, bureau_org: str) -> None:
+    """Add (and invite) people from a CSV or XLSX file; prints one JSON object per row (row, status, message).
+
+    Exits 0 when every row was created or invited, 1 when any row was refused.
+    """
+    from datetime import date
+    from pathlib import Path
+
+    from services.audit import acting_as
+    from services.errors import DomainError
+    from services.person_import import HEADER, RowStatus, import_persons
+    from services.tabular import read_table
+
+    bureau = bureau_by_org_number(bureau_org)
+    try:
+        rows = read_table(Path(file).read_bytes(), file, HEADER)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with acting_as(None, f"persons import {Path(file).name}"):
+        results = import_persons(db.session, bureau.id, rows, today=date.today())
+        db.session.commit()
+    echo_json([result.to_json() for result in results])
+    if any(result.status is RowStatus.REFUSED for result in results):
+        raise SystemExit(1)
+
+
+billing_group = AppGroup("billing", help="The billing basis (fakturagrunnlag).")
+
+
+@billing_group.command("export")
+@click.option("--bureau", "bureau_org", required=True, help="The bureau's org number.")
+@click.option("--period", required=True, help="The month, YYYY-MM.")
+@click.option("--dialect", type=click.Choice(["standard", "excel-no"]), default="standard", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout.")
+@click.option("--client", "clients", multiple=True, help="Only this client's org number (repeatable).")
+@click.option("--detail", is_flag=True, help="One row per user and package, with the days billable.")
+def billing_export(
+    bureau_org: str, period: str, dialect: str, output: str | None, clients: tuple[str, ...], detail: bool
+) -> None:
+    """Export the billing basis: the same bytes as the download on the Fakturagrunnlag page.
+
+    With --output the file appears only when complete (written beside it, then renamed); on stdout a failure
+    ends the output with a line starting "#INCOMPLETE". Either way a failure exits 1.
+    """
+    import io
+    import os
+    import sys
+    import tempfile
+
+    from services import billing
+
+    bureau = bureau_by_org_number(bureau_org)
+    try:
+        month = billing.Period.parse(period)
+    except ValueError:
+        raise click.BadParameter(f"{period!r} is not a month written YYYY-MM", param_hint="--period") from None
+    client_ids = None
+    if clients:
+        numbers = ["".join(c.split()) for c in clients]
+        found = dict(
+            db.session.execute(
+                select(Client.org_number, Client.id).where(
+                    Client.bureau_id == bureau.id, Client.org_number.in_(numbers)
+                )
+            ).all()
+        )
+        unknown = [n for n in numbers if n not in found]
+        if unknown:
+            raise click.BadParameter(f"not clients of the bureau: {', '.join(unknown)}", param_hint="--client")
+        client_ids = list(found.values())
+    db.session.rollback()  # the export reads its own snapshot
+    arguments = {
+        "bureau_id": bureau.id,
+        "period": month,
+        "dialect": billing.Dialect(dialect),
+        "detail": detail,
+        "client_ids": client_ids,
+    }
+    if output:
+        directory = os.path.dirname(os.path.abspath(output))
+        handle, partial = tempfile.mkstemp(prefix=".billing-", suffix=".csv.part", dir=directory)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+                rows = billing.export(db.engine, out, **arguments)
+            os.replace(partial, output)
+        except Exception as exc:
+            os.unlink(partial)
+            raise click.ClickException(f"export failed, no file written: {exc}") from exc
+        click.echo(f"{rows} rows written to {output}", err=True)
+        return
+    sys.stdout.flush()
+    out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+    try:
+        billing.export(db.engine, out, **arguments)
+    except Exception as exc:
+        out.write(f"#INCOMPLETE: the export failed and this output is not the whole billing basis ({exc})\r\n")
+        raise SystemExit(1) from exc
+    finally:
+        out.flush()
+        out.detach()
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(outbox_group)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(bureaus_group)
     app.cli.add_command(packages_group)
     app.cli.add_command(clients_group)
+    app.cli.add_command(persons_group)
+    app.cli.add_command(billing_group)
     app.cli.add_command(registry_group)
+    app.cli.add_command(users_group)
     try:
         from cli_synthetic import seed_synthetic_command
     except ImportError:  # pragma: no cover - added by the synthetic loader

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from cli_users import block_expired_users
 from extensions import db
 from services.outbox import deliver_due, run_worker
 
@@ -32,11 +33,21 @@ def outbox_send(include_deferred: bool) -> None:
 )
 @click.option("--max-passes", type=click.IntRange(min=1), default=None, help="Stop after this many passes.")
 def outbox_worker(interval: float, max_passes: int | None) -> None:
-    """Keep delivering due messages until stopped (Ctrl-C or SIGTERM); prints a JSON line per pass that did work."""
+    """Keep delivering due messages until stopped (Ctrl-C or SIGTERM); prints a JSON line per pass that did work.
+
+    Once at start and then daily it also blocks the users past their end date (as ``users block-expired``).
+    """
     click.echo(f"Outbox worker: delivering every {interval:g} s (Ctrl-C to stop).", err=True)
+
+    def block_expired() -> None:
+        blocked = block_expired_users("outbox worker: users block-expired")
+        if blocked:
+            click.echo(json.dumps({"blocked": blocked}))
+
     run_worker(
         current_app._get_current_object(),
         interval=interval,
         max_passes=max_passes,
         on_report=lambda report: click.echo(json.dumps(report.as_dict())),
+        daily=block_expired,
     )

@@ -42,6 +42,7 @@ class Config:
         self.BRREG_BASE_URL = os.environ.get("BRREG_BASE_URL", "https://data.brreg.no/enhetsregisteret/api")
         self.BRREG_CONTACT = os.environ.get("BRREG_CONTACT")
         self.CONSENT_LINK_DAYS = int(os.environ.get("CONSENT_LINK_DAYS", "30"))
+        self.INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "14"))
         self.ADMIN_PAGE_SIZE = int(os.environ.get("ADMIN_PAGE_SIZE", "50"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

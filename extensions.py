@@ -58,9 +58,12 @@ def _sqlite_begin(connection) -> None:
 
     A deferred transaction that has read and then writes after another connection committed fails at once
     ("database is locked") instead of waiting its turn, so anything that may write (a POST, a command, the
-    outbox worker) begins IMMEDIATE. GET and HEAD requests only read.
+    outbox worker) begins IMMEDIATE. GET and HEAD requests, and connections opened with the execution option
+    ``read_only_snapshot`` (the billing export), only read.
     """
     if connection.dialect.name != "sqlite":
         return
-    reading = has_request_context() and request.method in ("GET", "HEAD")
+    reading = connection.get_execution_options().get("read_only_snapshot") or (
+        has_request_context() and request.method in ("GET", "HEAD")
+    )
     connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

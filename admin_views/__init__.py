@@ -8,6 +8,7 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
 from admin_views.base import deny_access, staff_can_use_admin
+from admin_views.billing import BillingView
 from admin_views.catalogue import (
     CustomerTemplateView,
     PackageAssignmentView,
@@ -75,6 +76,7 @@ def init_admin(app: Flask) -> Admin:
             CustomerTemplate, name=_l("Customer templates"), endpoint="templates", category=_l("Settings")
         )
     )
+    admin.add_view(BillingView(name=_l("Billing basis"), endpoint="billing", category=_l("Packages")))
     admin.add_view(AuditLogView(AuditEntry, name=_l("Event log"), endpoint="auditlog", category=_l("Settings")))
     admin.add_view(OutboxView(OutboxMessage, name=_l("Outbox"), endpoint="outbox", category=_l("Settings")))
     return admin

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from admin_views.billing import packages_context
 from admin_views.labels import REGISTRY_STATUS
 from extensions import db
 from forms.clients import ImportForm, InvoiceEmailTextForm, NewClientForm, VersionedActionForm
@@ -148,6 +149,8 @@ class ClientPageMixin:
             switches=SWITCHES,
             history=self.history_for(client),
             registry_status=REGISTRY_STATUS,
+            **(self.people_context(client) if tab == "people" else {}),
+            **(packages_context(client) if tab == "packages" else {}),
         )
 
     def _load_for_change(self) -> Client:

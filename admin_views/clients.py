@@ -14,7 +14,10 @@ from wtforms.validators import Optional, ValidationError
 
 from admin_views.base import SecureModelView, TenantAjaxLoader, per_request
 from admin_views.client_page import ClientPageMixin
+from admin_views.grant_access import grant_access_action
 from admin_views.labels import CONSENT_STATUS, CONTACT_ROLE, choices, formatter
+from admin_views.people_tab import PeopleTabMixin
+from admin_views.person_import import PersonImportMixin
 from extensions import db
 from forms.validators import EmailAddress, OrgNumber
 from models import Client, CustomerTemplate, Person
@@ -40,7 +43,7 @@ def _name_with_badges(view, context, model, name):
     return Markup("{}{}").format(model.name, Markup("").join(badges))
 
 
-class ClientView(ClientPageMixin, SecureModelView):
+class ClientView(ClientPageMixin, PeopleTabMixin, PersonImportMixin, SecureModelView):
     column_list = (
         Client.name,
         Client.org_number,
@@ -218,3 +221,14 @@ class ClientView(ClientPageMixin, SecureModelView):
             flash(_("The register stopped answering: %(reason)s", reason=summary.failed), "error")
         for client, warnings in summary.warned:
             flash(f"{client.name}: {' '.join(warnings)}", "warning")
+
+    @action("export_packages", _l("Export packages (CSV)"))
+    def action_export_packages(self, ids: list[str]):
+        from admin_views.billing import redirect_to_export
+
+        return redirect_to_export([client.id for client in self.selected(ids)])
+
+    @action("grant_access", _l("Give an employee access"))
+    def action_grant_access(self, ids: list[str]):
+        """Make one bureau employee an accountant or auditor on every selected client (chosen on the next page)."""
+        return grant_access_action(self, ids)

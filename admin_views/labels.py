@@ -3,7 +3,16 @@
 from flask_babel import lazy_gettext as _l
 from wtforms.fields.choices import SelectChoice
 
-from models import ConsentStatus, ContactRole, PackageKind, PersonKind, ResellerRole, StaffRole, UserStatus
+from models import (
+    ConsentStatus,
+    ContactRole,
+    InvitationState,
+    PackageKind,
+    PersonKind,
+    ResellerRole,
+    StaffRole,
+    UserStatus,
+)
 
 PERSON_KIND = {
     PersonKind.RESELLER_USER: _l("Bureau user"),
@@ -16,6 +25,13 @@ USER_STATUS = {
     UserStatus.INVITED: _l("Invited"),
     UserStatus.ACTIVE: _l("Active"),
     UserStatus.BLOCKED: _l("Blocked"),
+}
+INVITATION_STATE = {
+    InvitationState.NOT_SENT: _l("Not sent"),
+    InvitationState.SENT: _l("Sent"),
+    InvitationState.DELIVERED: _l("Delivered"),
+    InvitationState.ACCEPTED: _l("Accepted"),
+    InvitationState.EXPIRED: _l("Expired"),
 }
 RESELLER_ROLE = {
     ResellerRole.ACCOUNTANT: _l("Accountant"),

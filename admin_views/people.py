@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from flask import flash, redirect
+from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import (
     BaseSQLAFilter,
     DateBetweenFilter,
@@ -11,16 +13,20 @@ from flask_admin.contrib.sqla.filters import (
     FilterEqual,
     FilterLike,
 )
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 from wtforms import PasswordField
 from wtforms.validators import Length, Optional
 
 from admin_views.base import SecureModelView, TenantAjaxLoader, UserAjaxLoader, per_request
+from admin_views.grant_access import GrantPackageMixin
 from admin_views.labels import (
+    INVITATION_STATE,
     PERSON_KIND,
     RESELLER_ROLE,
     STAFF_ROLE,
@@ -32,6 +38,8 @@ from extensions import db
 from forms.validators import EmailAddress
 from models import (
     Client,
+    InvitationState,
+    OutboxMessage,
     Package,
     PackageAssignment,
     Permission,
@@ -39,9 +47,28 @@ from models import (
     PersonKind,
     StaffRole,
     User,
+    UserStatus,
+    utcnow,
 )
 from services.errors import DomainError
+from services.invitations import InvitationReport, deactivate, invite_many, reactivate
 from services.people import check_person, check_user
+
+
+def _effective_status(user: User | None) -> object:
+    """The status as it counts today: a user past the end date shows as blocked before block-expired ran."""
+    return USER_STATUS.get(user.effective_status(date.today()), "") if user is not None else ""
+
+
+def flash_invitation_report(report: InvitationReport) -> None:
+    """One counted message, then each refusal with its reason."""
+    flash(
+        _("%(count)s invitation(s) sent.", count=len(report.invited)),
+        "success" if not report.refused else "warning",
+    )
+    for _target, reason in report.refused:
+        flash(reason, "error")
+
 
 PERSON_LABELS = {
     "client": _l("Client"),
@@ -70,7 +97,7 @@ class PersonView(SecureModelView):
     column_labels = PERSON_LABELS
     column_formatters = {
         "kind": formatter("kind", PERSON_KIND),
-        "user.status": lambda v, c, m, n: USER_STATUS.get(m.user.status, "") if m.user else "",
+        "user.status": lambda v, c, m, n: _effective_status(m.user),
     }
     column_formatters_detail = {"kind": formatter("kind", PERSON_KIND)}
     column_searchable_list = (Person.first_name, Person.last_name, Person.email, "client.name")
@@ -110,6 +137,49 @@ class PersonView(SecureModelView):
         from services.people import check_person_deletable
 
         check_person_deletable(db.session, model)
+
+    @action(
+        "invite",
+        _l("Send invitation"),
+        _l("Send an invitation e-mail to the selected people? Older links stop working."),
+    )
+    def action_invite(self, ids: list[str]) -> None:
+        report = invite_many(db.session, self.selected(ids))
+        db.session.commit()
+        flash_invitation_report(report)
+
+
+class EffectiveStatusFilter(BaseSQLAFilter):
+    """Status as it counts today: a user past the end date is blocked, even before block-expired ran."""
+
+    def apply(self, query, value, alias=None):
+        today = date.today()
+        if value is UserStatus.BLOCKED:
+            return query.filter(or_(User.status == UserStatus.BLOCKED, User.end_date < today))
+        return query.filter(User.status == value, or_(User.end_date.is_(None), User.end_date >= today))
+
+    def clean(self, value):
+        return UserStatus(value)
+
+    def operation(self):
+        return _l("equals")
+
+
+def _invitation(view, context, model: User, name: str):
+    """The invitation column: state, and when it got there (sent, delivered to the mail server, accepted)."""
+    state = model.invitation_state(utcnow())
+    if state is InvitationState.DELIVERED:
+        when = model.invitation_message.sent_at
+    elif state is InvitationState.ACCEPTED:
+        when = model.accepted_at
+    else:
+        when = model.invitation_sent_at
+    label = Markup('<span class="invitation-state" data-state="{}">{}</span>').format(
+        state.value, INVITATION_STATE[state]
+    )
+    if when is None:
+        return label
+    return Markup('{} <small class="text-muted">{}</small>').format(label, format_datetime(when, "short"))
 
 
 class ExpiresWithinFilter(BaseSQLAFilter):
@@ -158,7 +228,7 @@ def _package_options():
     ]
 
 
-class UserView(SecureModelView):
+class UserView(GrantPackageMixin, SecureModelView):
     column_list = (
         "person.first_name",
         "person.last_name",
@@ -166,6 +236,7 @@ class UserView(SecureModelView):
         "person.client.name",
         User.person_kind,
         User.status,
+        User.invitation_sent_at,
         User.end_date,
         User.reseller_role,
         User.staff_role,
@@ -189,10 +260,14 @@ class UserView(SecureModelView):
         "last_login_at": _l("Last login"),
         "created_at": _l("Created"),
         "new_password": _l("New password"),
+        "invitation_sent_at": _l("Invitation"),
+        "accepted_at": _l("Invitation accepted"),
+        "blocked_at": _l("Blocked at"),
     }
     column_formatters = {
         "person_kind": formatter("person_kind", PERSON_KIND),
-        "status": formatter("status", USER_STATUS),
+        "status": lambda v, c, m, n: _effective_status(m),
+        "invitation_sent_at": _invitation,
         "reseller_role": formatter("reseller_role", RESELLER_ROLE),
         "staff_role": formatter("staff_role", STAFF_ROLE),
     }
@@ -204,11 +279,12 @@ class UserView(SecureModelView):
         ("person.email", "person.email"),
         User.person_kind,
         User.status,
+        User.invitation_sent_at,
         User.end_date,
     )
     column_default_sort = (User.id, True)
     column_filters = (
-        FilterEqual(User.status, _l("Status"), options=choices(USER_STATUS)),
+        EffectiveStatusFilter(User.status, _l("Status"), options=choices(USER_STATUS)),
         FilterEqual(User.person_kind, _l("Kind"), options=choices(PERSON_KIND)),
         HoldsPackageFilter(User.id, _l("Package"), options=per_request(_package_options)),
         ExpiresWithinFilter(
@@ -218,7 +294,7 @@ class UserView(SecureModelView):
         DateSmallerFilter(User.end_date, _l("End date")),
         FilterEqual(User.reseller_role, _l("Bureau role"), options=choices(RESELLER_ROLE)),
     )
-    column_details_exclude_list = ("version", "bureau", "password_hash", "assignments")
+    column_details_exclude_list = ("version", "bureau", "password_hash", "assignments", "invitation_nonce")
     form_columns = (
         "person",
         "status",
@@ -255,7 +331,10 @@ class UserView(SecureModelView):
             db.session.query(User)
             .join(User.person)
             .join(Person.client)
-            .options(contains_eager(User.person).contains_eager(Person.client))
+            .options(
+                contains_eager(User.person).contains_eager(Person.client),
+                joinedload(User.invitation_message).load_only(OutboxMessage.id, OutboxMessage.sent_at),
+            )
         )
 
     def get_count_query(self):
@@ -281,3 +360,41 @@ class UserView(SecureModelView):
         check_user(db.session, model, today=date.today())
         if model.id == current_user.id and model.staff_role != StaffRole.ADMIN and current_user.is_bureau_admin:
             raise DomainError(_("You cannot take the administrator role from yourself."))
+
+    # --- bulk actions -------------------------------------------------------------------------
+    @action(
+        "invite",
+        _l("Send invitation"),
+        _l("Send an invitation e-mail to the selected users? Older links stop working."),
+    )
+    def action_invite(self, ids: list[str]) -> None:
+        report = invite_many(db.session, self.selected(ids))
+        db.session.commit()
+        flash_invitation_report(report)
+
+    @action("deactivate", _l("Deactivate"), _l("Deactivate the selected users? They can no longer log in."))
+    def action_deactivate(self, ids: list[str]) -> None:
+        try:
+            changed = deactivate(db.session, self.selected(ids), actor=current_user._get_current_object())
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return
+        flash(_("%(count)s user(s) deactivated.", count=changed), "success")
+
+    @action("reactivate", _l("Reactivate"), _l("Reactivate the selected users?"))
+    def action_reactivate(self, ids: list[str]) -> None:
+        try:
+            changed = reactivate(db.session, self.selected(ids), actor=current_user._get_current_object())
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return
+        flash(_("%(count)s user(s) reactivated.", count=changed), "success")
+
+    @action("grant_package", _l("Grant a package"))
+    def action_grant_package(self, ids: list[str]):
+        """Choosing the package and the start date needs a page of its own."""
+        return redirect(self.get_url(".grant_package_view", id=[user.id for user in self.selected(ids)]))

@@ -1,6 +1,8 @@
 """The data model; importing this package registers every table."""
 
-from sqlalchemy import event
+from datetime import date
+
+from sqlalchemy import event, inspect, select
 
 from extensions import db
 from models.audit import AuditEntry
@@ -8,10 +10,11 @@ from models.base import utcnow
 from models.bureau import Bureau
 from models.client import Client, ConsentStatus, ContactRole
 from models.outbox import OutboxMessage, OutboxStatus
-from models.package import Package, PackageAssignment, PackageKind, Permission
+from models.package import Package, PackageAssignment, PackageKind, PackagePrice, Permission
 from models.person import (
     KINDS_WITH_LOGIN,
     KINDS_WITH_PACKAGES,
+    InvitationState,
     Person,
     PersonKind,
     ResellerRole,
@@ -33,6 +36,34 @@ def _user_copies_person_kind(mapper, connection, user: User) -> None:
         user.bureau_id = user.person.bureau_id
 
 
+def _record_price(connection, package: Package) -> None:
+    """Record the package's price from today on (one row a day: the day's last change wins)."""
+    table, today = PackagePrice.__table__, date.today()
+    same_day = connection.execute(
+        select(table.c.id).where(table.c.package_id == package.id, table.c.valid_from == today)
+    ).first()
+    if same_day is not None:
+        connection.execute(table.update().where(table.c.id == same_day.id).values(price=package.price))
+        return
+    connection.execute(
+        table.insert().values(
+            bureau_id=package.bureau_id, package_id=package.id, valid_from=today, price=package.price, version=1
+        )
+    )
+
+
+@event.listens_for(Package, "after_insert")
+def _package_price_from_the_start(mapper, connection, package: Package) -> None:
+    _record_price(connection, package)
+
+
+@event.listens_for(Package, "after_update")
+def _package_price_history(mapper, connection, package: Package) -> None:
+    """Past periods keep the price they had: a new price is recorded from today on."""
+    if inspect(package).attrs.price.history.has_changes():
+        _record_price(connection, package)
+
+
 @event.listens_for(PackageAssignment, "before_insert")
 @event.listens_for(PackageAssignment, "before_update")
 def _assignment_copies_package_kind(mapper, connection, assignment: PackageAssignment) -> None:
@@ -49,11 +80,13 @@ __all__ = [
     "ConsentStatus",
     "ContactRole",
     "CustomerTemplate",
+    "InvitationState",
     "OutboxMessage",
     "OutboxStatus",
     "Package",
     "PackageAssignment",
     "PackageKind",
+    "PackagePrice",
     "Permission",
     "Person",
     "PersonKind",

@@ -112,3 +112,21 @@ class PackageAssignment(TenantOwned, Versioned, Timestamped, db.Model):
 
     def __str__(self) -> str:
         return f"{self.package.code if self.package else '?'} {self.valid_from}–{self.valid_to or ''}"
+
+
+class PackagePrice(TenantOwned, Versioned, db.Model):
+    """The monthly price per user a package has from ``valid_from`` on: past periods keep their price."""
+
+    __tablename__ = "package_prices"
+    __table_args__ = (
+        UniqueConstraint("package_id", "valid_from"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), nullable=False, index=True)
+    valid_from: Mapped[date] = mapped_column(Date, nullable=False)
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2), nullable=False)
+
+    def __str__(self) -> str:
+        return f"{self.price} from {self.valid_from}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
@@ -28,7 +29,10 @@ from models.base import TenantOwned, Timestamped, Versioned, enum_column
 
 if TYPE_CHECKING:
     from models.client import Client
+    from models.outbox import OutboxMessage
     from models.package import PackageAssignment, Permission
+
+DEFAULT_INVITATION_DAYS = 14
 
 
 class PersonKind(enum.StrEnum):
@@ -47,6 +51,22 @@ class UserStatus(enum.StrEnum):
     INVITED = "invited"
     ACTIVE = "active"
     BLOCKED = "blocked"
+
+
+class InvitationState(enum.StrEnum):
+    """Where a user's invitation stands, for the user grid."""
+
+    NOT_SENT = "not_sent"
+    SENT = "sent"  # queued in the outbox
+    DELIVERED = "delivered"  # the mail server accepted it
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"  # the link ran out, was withdrawn, or the user's end date has passed
+
+
+def invitation_lifetime() -> timedelta:
+    """How long an invitation link works: ``INVITATION_DAYS`` of the current app (14 days without one)."""
+    days = current_app.config.get("INVITATION_DAYS", DEFAULT_INVITATION_DAYS) if has_app_context() else None
+    return timedelta(days=int(days if days is not None else DEFAULT_INVITATION_DAYS))
 
 
 class ResellerRole(enum.StrEnum):
@@ -147,6 +167,12 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
     staff_role: Mapped[StaffRole | None] = enum_column(StaffRole, name="staff_role")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The invitation: a new nonce per invitation makes older links stop working; accepting clears it.
+    invitation_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    invitation_nonce: Mapped[str | None] = mapped_column(String(64))
+    invitation_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_messages.id", ondelete="SET NULL"))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     person: Mapped[Person] = relationship(
         back_populates="user", foreign_keys=[person_id], primaryjoin="User.person_id == Person.id"
@@ -156,6 +182,7 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
     assignments: Mapped[list[PackageAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+    invitation_message: Mapped[OutboxMessage | None] = relationship(foreign_keys=[invitation_message_id])
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -171,9 +198,36 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
     def is_bureau_admin(self) -> bool:
         return self.staff_role == StaffRole.ADMIN
 
+    def is_past_end_date(self, today: date) -> bool:
+        return self.end_date is not None and self.end_date < today
+
+    def is_effectively_active(self, today: date) -> bool:
+        """Active and not past the end date: an expired external user counts as blocked before any job ran."""
+        return self.status == UserStatus.ACTIVE and not self.is_past_end_date(today)
+
+    def effective_status(self, today: date) -> UserStatus:
+        """The status to show and count: a user past the end date is blocked whatever the row says yet."""
+        return UserStatus.BLOCKED if self.is_past_end_date(today) else self.status
+
     @property
-    def is_active(self) -> bool:  # Flask-Login: blocked users cannot log in
-        return self.status == UserStatus.ACTIVE
+    def is_active(self) -> bool:  # Flask-Login: blocked and expired users cannot log in or act
+        return self.is_effectively_active(date.today())
+
+    def invitation_state(self, now: datetime) -> InvitationState:
+        """The invitation's state at ``now`` (a link lives ``INVITATION_DAYS`` from when it was sent)."""
+        if self.accepted_at is not None:
+            return InvitationState.ACCEPTED
+        if self.invitation_sent_at is None:
+            return InvitationState.NOT_SENT
+        sent_at = self.invitation_sent_at
+        if sent_at.tzinfo is None:  # SQLite hands back naive datetimes; they are stored in UTC
+            sent_at = sent_at.replace(tzinfo=UTC)
+        if self.invitation_nonce is None or sent_at + invitation_lifetime() < now or self.is_past_end_date(now.date()):
+            return InvitationState.EXPIRED
+        message = self.invitation_message
+        if message is not None and message.sent_at is not None:
+            return InvitationState.DELIVERED
+        return InvitationState.SENT
 
     @property
     def email(self) -> str | None:

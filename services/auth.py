@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Client, Person, User, UserStatus, utcnow
+from models import Client, Person, User, utcnow
 
 
 def find_staff_by_email(session: Session, email: str) -> User | None:
@@ -25,9 +25,12 @@ def find_staff_by_email(session: Session, email: str) -> User | None:
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    """Return the active staff user whose password matches, recording the login time."""
+    """Return the active staff user whose password matches, recording the login time.
+
+    Active means ``User.is_active``: a user past the end date is refused even before it is blocked for the record.
+    """
     user = find_staff_by_email(session, email)
-    if user is None or user.status != UserStatus.ACTIVE or not user.check_password(password):
+    if user is None or not user.is_active or not user.check_password(password):
         return None
     user.last_login_at = utcnow()
     session.flush()

@@ -18,6 +18,7 @@ import signal
 import smtplib
 import ssl
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -49,6 +50,7 @@ MAX_BACKOFF = timedelta(hours=1)
 CLAIM_LEASE = timedelta(minutes=5)
 SMTP_TIMEOUT = 30.0
 CLAIM_ROUNDS = 3
+DAILY = 24 * 3600.0  # seconds between the worker's daily housekeeping runs
 MAX_ERROR_LENGTH = 2000
 REQUEUEABLE = frozenset({OutboxStatus.FAILED, OutboxStatus.DEFERRED, OutboxStatus.HELD})
 
@@ -494,9 +496,16 @@ def run_worker(
     max_passes: int | None = None,
     limit: int = 100,
     on_report: Callable[[DeliveryReport], None] | None = None,
+    daily: Callable[[], object] | None = None,
+    daily_every: float = DAILY,
 ) -> int:
-    """Deliver due messages pass after pass until SIGINT/SIGTERM, ``stop_event`` or ``max_passes``; the passes run."""
+    """Deliver due messages pass after pass until SIGINT/SIGTERM, ``stop_event`` or ``max_passes``; the passes run.
+
+    ``daily`` (housekeeping such as blocking expired users) runs in an app context before the first pass and then
+    before the first pass after every ``daily_every`` seconds; its failures are logged, never fatal.
+    """
     stop = stop_event or threading.Event()
+    daily_last: float | None = None
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
 
@@ -512,6 +521,13 @@ def run_worker(
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             passes += 1
             more_waiting = False
+            if daily is not None and (daily_last is None or time.monotonic() - daily_last >= daily_every):
+                daily_last = time.monotonic()
+                try:
+                    with app.app_context():
+                        daily()
+                except Exception:  # noqa: BLE001 - housekeeping must not stop the delivery of e-mail
+                    log.exception("Daily housekeeping in the outbox worker failed; trying again in %s s", daily_every)
             try:
                 with app.app_context():
                     report = deliver_due(db.session, limit=limit)

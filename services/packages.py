@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, PackageKind
-from services.errors import DomainError
+from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, PackageKind, User
+from services.errors import DomainError, integrity_message
 
 FAR_FUTURE = date(9999, 12, 31)
 
@@ -52,3 +55,101 @@ def check_assignment(session: Session, assignment: PackageAssignment) -> None:
             )
         if overlap is not None:
             raise DomainError(_("A user can hold at most one main package at a time."))
+
+
+@dataclass(frozen=True)
+class GrantOutcome:
+    """One user's result of a bulk package grant: granted, or refused with the reason."""
+
+    user: User
+    granted: bool
+    message: str = ""
+
+
+def _holds_package_on(session: Session, user: User, package: Package, valid_from: date) -> bool:
+    with session.no_autoflush:
+        return (
+            session.scalar(
+                select(PackageAssignment.id).where(
+                    PackageAssignment.user_id == user.id,
+                    PackageAssignment.package_id == package.id,
+                    or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= valid_from),
+                )
+            )
+            is not None
+        )
+
+
+def _grant_one(session: Session, bureau_id: int, user: User, package: Package, valid_from: date) -> GrantOutcome:
+    if user.bureau_id != bureau_id:
+        return GrantOutcome(user, False, str(_("The package or the user belongs to another bureau.")))
+    if user.person_kind not in KINDS_WITH_PACKAGES:
+        return GrantOutcome(
+            user, False, str(_("Only users with access packages (internal or external) can hold packages."))
+        )
+    if user.end_date is not None and user.end_date < valid_from:
+        return GrantOutcome(user, False, str(_("The user's end date is before the start date.")))
+    if _holds_package_on(session, user, package, valid_from):
+        return GrantOutcome(user, False, str(_("The user already holds this package on that date.")))
+    assignment = PackageAssignment(bureau_id=bureau_id, user=user, package=package, valid_from=valid_from)
+    try:
+        with session.begin_nested():
+            check_assignment(session, assignment)
+            session.flush()
+    except (DomainError, IntegrityError) as exc:
+        # Take the refused assignment out again, or the user's collection would save it with the next flush.
+        if assignment in user.assignments:
+            user.assignments.remove(assignment)
+        if assignment in session:
+            session.expunge(assignment)
+        reason = str(exc) if isinstance(exc, DomainError) else integrity_message(exc)
+        return GrantOutcome(user, False, reason or str(_("The database refused the change; nothing was saved.")))
+    return GrantOutcome(user, True)
+
+
+def grant_package(
+    session: Session, bureau_id: int, users: Iterable[User], package: Package | None, valid_from: date | None
+) -> list[GrantOutcome]:
+    """Give ``package`` from ``valid_from`` to each user that may hold it; one outcome per user. Only flushes.
+
+    A package of another bureau, an inactive one or a missing date refuses the whole request (nothing saved);
+    otherwise each user is granted or refused on its own (kind without packages, overlapping main package, ...).
+    """
+    if package is None:
+        raise DomainError(_("Choose a package."))
+    if package.bureau_id != bureau_id:
+        raise DomainError(_("The package belongs to another bureau."))
+    if not package.active:
+        raise DomainError(_("The package %(package)s is no longer active.", package=str(package)))
+    if valid_from is None:
+        raise DomainError(_("Choose the start date."))
+    return [_grant_one(session, bureau_id, user, package, valid_from) for user in users]
+
+
+def holders_today(session: Session, package_ids: list[int], today: date | None = None) -> dict[int, tuple[int, int]]:
+    """For each package: how many clients and users hold it today (users not blocked)."""
+    from sqlalchemy import distinct, func
+
+    from models import Person, User, UserStatus
+
+    if not package_ids:
+        return {}
+    today = today or date.today()
+    rows = session.execute(
+        select(
+            PackageAssignment.package_id,
+            func.count(distinct(Person.client_id)),
+            func.count(distinct(User.id)),
+        )
+        .join(User, User.id == PackageAssignment.user_id)
+        .join(Person, Person.id == User.person_id)
+        .where(
+            PackageAssignment.package_id.in_(package_ids),
+            PackageAssignment.valid_from <= today,
+            or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
+            User.status != UserStatus.BLOCKED,
+            or_(User.end_date.is_(None), User.end_date >= today),
+        )
+        .group_by(PackageAssignment.package_id)
+    )
+    return {package_id: (clients, users) for package_id, clients, users in rows}

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Client, Person, PersonKind, User
+from models import (
+    KINDS_WITH_LOGIN,
+    KINDS_WITH_PACKAGES,
+    Client,
+    Package,
+    PackageAssignment,
+    PackageKind,
+    Person,
+    PersonKind,
+    ResellerRole,
+    User,
+    UserStatus,
+)
 from services.errors import DomainError
 
 LOGIN_KINDS_NEEDING_EMAIL = {
@@ -105,3 +118,179 @@ def check_user(session: Session, user: User, *, today: date) -> None:
             raise DomainError(_("Bank access and user administration are only for bureau users."))
     if user.staff_role is not None and not is_staff_candidate(user):
         raise DomainError(_("Only users of the bureau's internal client can be staff."))
+
+
+# --- adding people and changing their access -------------------------------------------------
+
+
+@dataclass
+class NewPerson:
+    """One person to add to a client from the Personer tab or an import row."""
+
+    kind: PersonKind
+    first_name: str = ""
+    last_name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    main_package_id: int | None = None
+    addon_package_ids: list[int] = field(default_factory=list)
+    permission_ids: list[int] = field(default_factory=list)
+    end_date: date | None = None
+    employee_id: int | None = None
+    reseller_role: ResellerRole | None = None
+    bank_access: bool = False
+    user_admin: bool = False
+
+
+def _packages(session: Session, bureau_id: int, ids: list[int]) -> list[Package]:
+    if not ids:
+        return []
+    found = session.scalars(select(Package).where(Package.id.in_(ids), Package.bureau_id == bureau_id)).all()
+    if len(found) != len(set(ids)):
+        raise DomainError(_("A chosen package does not belong to this bureau."))
+    inactive = [p.code for p in found if not p.active]
+    if inactive:
+        raise DomainError(_("The package %(code)s is no longer sold.", code=", ".join(inactive)))
+    return list(found)
+
+
+def check_access(session: Session, bureau_id: int, data: NewPerson) -> tuple[Package | None, list[Package], list]:
+    """The packages and permissions a person of this kind may get, or a DomainError saying why not."""
+    from models import Permission
+
+    main = _packages(session, bureau_id, [data.main_package_id] if data.main_package_id else [])
+    addons = _packages(session, bureau_id, data.addon_package_ids)
+    if main and main[0].kind is not PackageKind.MAIN:
+        raise DomainError(_("%(code)s is not a main package.", code=main[0].code))
+    if any(p.kind is not PackageKind.ADDON for p in addons):
+        raise DomainError(_("Only add-on packages can be chosen as add-ons."))
+    permissions = []
+    if data.permission_ids:
+        permissions = session.scalars(
+            select(Permission).where(Permission.id.in_(data.permission_ids), Permission.bureau_id == bureau_id)
+        ).all()
+        if len(permissions) != len(set(data.permission_ids)):
+            raise DomainError(_("A chosen permission does not belong to this bureau."))
+    if data.kind not in KINDS_WITH_PACKAGES and (main or addons or permissions):
+        raise DomainError(_("This kind of person cannot hold access packages or permissions."))
+    if not main and any(p.requires_main for p in addons):
+        names = ", ".join(p.code for p in addons if p.requires_main)
+        raise DomainError(_("The add-on %(codes)s requires a main package.", codes=names))
+    if (main or addons) and permissions:
+        raise DomainError(_("Choose packages or single permissions, not both."))
+    return (main[0] if main else None), addons, list(permissions)
+
+
+def add_person(session: Session, client: Client, data: NewPerson, *, today: date) -> Person:
+    """Create the person, their user (for kinds with a login) and their packages, or refuse all of it."""
+    if client.is_internal and data.kind is PersonKind.RESELLER_USER:
+        raise DomainError(_("Bureau users are added to customer clients, not to the internal client."))
+    employee = None
+    if data.kind is PersonKind.RESELLER_USER:
+        employee = session.get(User, data.employee_id) if data.employee_id else None
+        if employee is None or employee.bureau_id != client.bureau_id or not is_staff_candidate(employee):
+            raise DomainError(
+                _(
+                    "Only employees of the bureau can be bureau users. An employee missing from the "
+                    "list has no user in the internal client yet: add them there first."
+                )
+            )
+        data.first_name, data.last_name = employee.person.first_name, employee.person.last_name
+        data.email = employee.person.email
+    if data.kind is PersonKind.EXTERNAL_USER:
+        if data.end_date is None:
+            raise DomainError(_("An external user needs an end date."))
+        if data.end_date < today:
+            raise DomainError(_("The end date of a new external user cannot be in the past."))
+    elif data.end_date is not None and data.kind is not PersonKind.RESELLER_USER:
+        raise DomainError(_("Only external users have an end date."))
+    if not (data.first_name or "").strip() or not (data.last_name or "").strip():
+        raise DomainError(_("Give the person's first and last name."))
+    main, addons, permissions = check_access(session, client.bureau_id, data)
+
+    person = Person(
+        bureau_id=client.bureau_id,
+        client=client,
+        kind=data.kind,
+        first_name=data.first_name.strip(),
+        last_name=data.last_name.strip(),
+        email=(data.email or "").strip() or None,
+        phone=(data.phone or "").strip() or None,
+    )
+    check_person(session, person)
+    session.add(person)
+    if data.kind in KINDS_WITH_LOGIN:
+        user = User(
+            bureau_id=client.bureau_id,
+            person=person,
+            status=UserStatus.ACTIVE if data.kind is PersonKind.RESELLER_USER else UserStatus.INVITED,
+            end_date=data.end_date,
+            reseller_role=data.reseller_role,
+            employee=employee,
+            bank_access=data.bank_access,
+            user_admin=data.user_admin,
+            permissions=permissions,
+        )
+        session.add(user)
+        check_user(session, user, today=today)
+        for package in [main, *addons] if main else addons:
+            session.add(PackageAssignment(bureau_id=client.bureau_id, user=user, package=package, valid_from=today))
+    session.flush()
+    return person
+
+
+def current_assignments(user: User, today: date) -> list[PackageAssignment]:
+    return [a for a in user.assignments if a.valid_from <= today and (a.valid_to is None or a.valid_to >= today)]
+
+
+def change_access(
+    session: Session,
+    user: User,
+    *,
+    main_package_id: int | None,
+    addon_package_ids: list[int],
+    permission_ids: list[int],
+    today: date,
+) -> None:
+    """Give the user exactly these packages from today (ending the others yesterday) and these permissions."""
+    data = NewPerson(
+        kind=user.person.kind,
+        main_package_id=main_package_id,
+        addon_package_ids=addon_package_ids,
+        permission_ids=permission_ids,
+    )
+    main, addons, permissions = check_access(session, user.bureau_id, data)
+    wanted = {p.id: p for p in ([main] if main else []) + addons}
+    yesterday = today - timedelta(days=1)
+    for assignment in current_assignments(user, today):
+        if assignment.package_id in wanted:
+            del wanted[assignment.package_id]
+        elif assignment.valid_from >= today:
+            session.delete(assignment)  # started today: never held, so no trace to keep
+        else:
+            assignment.valid_to = yesterday
+    session.flush()  # end the old main package before the new one starts
+    for package in wanted.values():
+        session.add(PackageAssignment(bureau_id=user.bureau_id, user=user, package=package, valid_from=today))
+    user.permissions = permissions
+    session.flush()
+
+
+def remove_access(session: Session, user: User, *, today: date) -> None:
+    """Take every package and single permission away from today; the user and its history stay."""
+    change_access(session, user, main_package_id=None, addon_package_ids=[], permission_ids=[], today=today)
+
+
+def delete_person(session: Session, person: Person) -> None:
+    """Delete a person (and their user) unless something still refers to them."""
+    check_person_deletable(session, person)
+    if person.user is not None:
+        if person.user.staff_role is not None:
+            raise DomainError(_("Staff cannot be deleted here: take away their staff role first."))
+        referenced = session.scalar(select(User.id).where(User.employee_id == person.user.id).limit(1))
+        if referenced is not None:
+            raise DomainError(
+                _("%(name)s is linked to clients as a bureau user: remove those first.", name=person.full_name)
+            )
+    session.delete(person)
+    session.flush()

@@ -7,15 +7,20 @@ PostgreSQL fails the run instead of skipping it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import event, text
 
 from app import create_app
@@ -351,3 +356,67 @@ def count_queries(app) -> Callable[[], Any]:
             event.remove(db.engine, "before_cursor_execute", counter)
 
     return counting
+
+
+# --- a real SMTP server on loopback -----------------------------------------------------------
+
+SENDER = "Klientadministrasjon <noreply@klient.example>"
+
+
+class RecordingHandler:
+    """Keeps every accepted envelope; can be told to refuse with an SMTP reply, or to pause before accepting."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+        self.reject_data: str | None = None
+        self.reject_rcpt: str | None = None
+        self.delay = 0.0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.reject_rcpt:
+            return self.reject_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.reject_data:
+            return self.reject_data
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """An aiosmtpd server on 127.0.0.1 that can be stopped and started again on the same port."""
+
+    def __init__(self) -> None:
+        self.handler = RecordingHandler()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def received(self) -> list[EmailMessage]:
+        return [message_from_bytes(e.content, policy=policy.default) for e in self.handler.envelopes]
+
+
+@pytest.fixture
+def smtp(app):
+    server = SmtpServer()
+    server.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_DEFAULT_SENDER=SENDER, MAIL_TIMEOUT=5)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -219,3 +219,21 @@ def test_mark_demo_row_action_and_never_clear(login_as, client, make_client):
     assert record.is_demo
     grid = page(client.get("/admin/clients/?flt0_0=1"))
     assert "badge-demo" in grid
+
+
+def test_consent_mail_arrives_over_smtp_and_its_link_works_once(login_as, client, runner, smtp):
+    login_as("staff")
+    new_client(client)
+    client.post("/logout")
+    result = runner.invoke(args=["outbox", "send"])
+    assert result.exit_code == 0, result.output
+    [mail] = smtp.received
+    assert mail["To"] == "kari@nykunde.example"
+    assert "Ny Kunde AS" in mail["Subject"]
+    body = mail.get_content()
+    path = re.search(r"http://testserver(/samtykke/\S+)", body).group(1)
+    assert client.post(path, data={"accept": "1"}).status_code == 200
+    assert client.post(path, data={"accept": "1"}).status_code == 410
+    db.session.expire_all()
+    created = db.session.scalar(select(Client).where(Client.org_number == "974760673"))
+    assert created.consent_status is ConsentStatus.GIVEN

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
-import socket
 import threading
 from datetime import timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import g
 from sqlalchemy import func, select
 
@@ -31,68 +26,9 @@ from services.outbox import (
     requeue,
     run_worker,
 )
+from tests.conftest import SENDER
 
-SENDER = "Klientadministrasjon <noreply@klient.example>"
 NOTHING = {"sent": 0, "deferred": 0, "failed": 0, "held": 0}
-
-
-class RecordingHandler:
-    """Keeps every accepted envelope; can be told to refuse with an SMTP reply, or to pause before accepting."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-        self.reject_data: str | None = None
-        self.reject_rcpt: str | None = None
-        self.delay = 0.0
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.reject_rcpt:
-            return self.reject_rcpt
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.reject_data:
-            return self.reject_data
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-class SmtpServer:
-    """An aiosmtpd server on 127.0.0.1 that can be stopped and started again on the same port."""
-
-    def __init__(self) -> None:
-        self.handler = RecordingHandler()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def received(self) -> list[EmailMessage]:
-        return [message_from_bytes(e.content, policy=policy.default) for e in self.handler.envelopes]
-
-
-@pytest.fixture
-def smtp(app):
-    server = SmtpServer()
-    server.start()
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_DEFAULT_SENDER=SENDER, MAIL_TIMEOUT=5)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

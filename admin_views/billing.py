@@ -1,0 +1,183 @@
+"""Fakturagrunnlag: the billing basis page, its downloads, and the per-client package overview (Pakker tab)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from datetime import date
+from decimal import Decimal
+
+from flask import abort, flash, redirect, request, send_file, url_for
+from flask_admin import BaseView, expose
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from admin_views.base import deny_access, staff_can_use_admin
+from extensions import db
+from models import Client
+from services import billing
+
+log = logging.getLogger(__name__)
+
+
+def parse_period(text: str | None) -> billing.Period:
+    if not text:
+        return billing.Period.previous_month(date.today())
+    try:
+        return billing.Period.parse(text)
+    except ValueError:
+        abort(400)
+
+
+def selected_clients() -> list[int] | None:
+    """The clients chosen in the client grid (?client=ID…), only those of the current bureau."""
+    raw = request.args.getlist("client")
+    if not raw:
+        return None
+    ids = [int(value) for value in raw if value.isdigit()]
+    return list(
+        db.session.scalars(select(Client.id).where(Client.id.in_(ids), Client.bureau_id == current_user.bureau_id))
+    )
+
+
+def export_response(
+    *, bureau_id: int, period: billing.Period, dialect: billing.Dialect, detail: bool, client_ids, filename: str
+):
+    """Build the whole file first (on disk past 8 MB), then send it with its length: never a silent half file."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+    try:
+        billing.export(
+            db.engine, text, bureau_id=bureau_id, period=period, dialect=dialect, detail=detail, client_ids=client_ids
+        )
+        text.flush()
+        size = spool.tell()
+        text.detach()
+        spool.seek(0)
+    except Exception:
+        log.exception("Billing export failed")
+        text.close()  # closes the spool under it too
+        return (
+            _(
+                "The export failed and no file was made. Nothing was sent; try again, and tell support if it fails again."
+            ),
+            500,
+            {"Content-Type": "text/plain; charset=utf-8"},
+        )
+    response = send_file(spool, mimetype="text/csv", as_attachment=True, download_name=filename)
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    return response
+
+
+def export_filename(period: billing.Period, dialect: billing.Dialect, detail: bool, suffix: str = "") -> str:
+    kind = "detaljer" if detail else "fakturagrunnlag"
+    return f"{kind}-{period}{suffix}{'-excel' if dialect is billing.Dialect.EXCEL_NO else ''}.csv"
+
+
+class BillingView(BaseView):
+    """Fakturagrunnlag: choose a month, see the summary, download the file."""
+
+    def is_accessible(self) -> bool:
+        return staff_can_use_admin()
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_access()
+
+    @expose("/")
+    def index(self):
+        period = parse_period(request.args.get("period"))
+        client_ids = selected_clients()
+        with billing.snapshot(db.engine) as conn:
+            summary = billing.summarise(conn, current_user.bureau_id, period, client_ids)
+            preview = list(
+                billing.summary_rows(conn, current_user.bureau_id, period, billing.Dialect.STANDARD, client_ids)
+            )[:200]
+        return self.render(
+            "admin/billing.html",
+            period=period,
+            summary=summary,
+            preview=preview,
+            header=billing.SUMMARY_HEADER,
+            client_ids=client_ids or [],
+            months=_recent_months(),
+        )
+
+    @expose("/download/")
+    def download(self):
+        period = parse_period(request.args.get("period"))
+        try:
+            dialect = billing.Dialect(request.args.get("dialect", "standard"))
+        except ValueError:
+            abort(400)
+        detail = request.args.get("detail") == "1"
+        return export_response(
+            bureau_id=current_user.bureau_id,
+            period=period,
+            dialect=dialect,
+            detail=detail,
+            client_ids=selected_clients(),
+            filename=export_filename(period, dialect, detail),
+        )
+
+
+def _recent_months(count: int = 13) -> list[str]:
+    today = date.today().replace(day=1)
+    months = []
+    year, month = today.year, today.month
+    for _step in range(count):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return months
+
+
+def redirect_to_export(client_ids: list[int]):
+    """From the client grid's bulk action to the export page for exactly those clients."""
+    if not client_ids:
+        flash(_("Choose at least one client."), "error")
+        return redirect(url_for("clients.index_view"))
+    return redirect(url_for("billing.index", client=client_ids))
+
+
+def packages_context(client: Client) -> dict:
+    """The Pakker tab: each package on the client, users holding it now, and this month's billing."""
+    from sqlalchemy import distinct, func, or_
+
+    from models import Package, PackageAssignment, Person, User, UserStatus
+
+    today = date.today()
+    month = billing.Period.parse(today.strftime("%Y-%m"))
+    holders = db.session.execute(
+        select(Package, func.count(distinct(User.id)))
+        .join(PackageAssignment, PackageAssignment.package_id == Package.id)
+        .join(User, User.id == PackageAssignment.user_id)
+        .join(Person, Person.id == User.person_id)
+        .where(
+            Person.client_id == client.id,
+            PackageAssignment.valid_from <= today,
+            or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
+            User.status != UserStatus.BLOCKED,
+            or_(User.end_date.is_(None), User.end_date >= today),
+        )
+        .group_by(Package.id)
+        .order_by(Package.kind.desc(), Package.rank, Package.code)
+    ).all()
+    with billing.snapshot(db.engine) as conn:
+        rows = list(billing.summary_rows(conn, client.bureau_id, month, billing.Dialect.STANDARD, [client.id]))
+    billed = {row[3].lstrip("'"): row for row in rows}
+    return {
+        "package_month": month,
+        "package_rows": [
+            {"package": package, "users_now": users_now, "billed": billed.get(package.code)}
+            for package, users_now in holders
+        ]
+        + [
+            {"package": None, "users_now": 0, "billed": row}
+            for code, row in billed.items()
+            if code not in {p.code for p, _n in holders}
+        ],
+        "package_total": sum((Decimal(row[8]) for row in rows), Decimal("0")),
+        "billed_client": not (client.is_demo or client.is_internal),
+    }

@@ -1,0 +1,58 @@
+""" "Importer personer" on the client page: upload a spreadsheet of people, see one result per row."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Response, flash, request
+from flask_admin import expose
+from flask_babel import gettext as _
+
+from extensions import db
+from forms.clients import ImportForm
+from services.errors import DomainError
+from services.person_import import EXAMPLE_ROWS, HEADER, RowStatus, import_persons
+from services.tabular import read_table, template_csv
+
+
+class PersonImportMixin:
+    """Mixed into ClientView after PeopleTabMixin: the pages are under /admin/clients/people/import/."""
+
+    @expose("/people/import/", methods=("GET", "POST"))
+    def person_import_view(self):
+        """Upload a CSV or XLSX file of people for this client; every row is checked and reported."""
+        client = self.get_one(request.args.get("id"))
+        form = ImportForm()
+        results = None
+        if form.validate_on_submit():
+            upload = form.file.data
+            try:
+                rows = read_table(upload.read(), upload.filename, HEADER)
+                results = import_persons(db.session, client.bureau_id, rows, only_client=client, today=date.today())
+                db.session.commit()
+            except DomainError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+            else:
+                imported = sum(1 for r in results if r.status is not RowStatus.REFUSED)
+                invited = sum(1 for r in results if r.status is RowStatus.INVITED)
+                refused = len(results) - imported
+                flash(
+                    _(
+                        "%(imported)s person(s) added, %(invited)s invited, %(refused)s row(s) refused.",
+                        imported=imported,
+                        invited=invited,
+                        refused=refused,
+                    ),
+                    "success" if not refused else "warning",
+                )
+        return self.render("admin/clients/import_people.html", client=client, form=form, results=results, header=HEADER)
+
+    @expose("/people/import/template.csv")
+    def person_import_template_view(self):
+        """The header row and example rows, to fill in."""
+        return Response(
+            template_csv(HEADER, EXAMPLE_ROWS),
+            mimetype="text/csv",
+            headers={"Content-Disposition": "attachment; filename=importer-personer.csv"},
+        )

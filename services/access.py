@@ -1,0 +1,134 @@
+"""Bureau users (brukere knyttet til forhandler): one employee given access to many clients at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import Client, Person, PersonKind, ResellerRole, User, UserStatus
+from services.errors import DomainError
+
+
+@dataclass
+class AccessGrantReport:
+    """What a bulk access grant did, per client."""
+
+    created: list[Client] = field(default_factory=list)
+    already: list[Client] = field(default_factory=list)  # the employee already has a bureau user there
+    refused: list[tuple[Client, str]] = field(default_factory=list)
+
+
+def employee_candidates(session: Session, bureau_id: int, today: date) -> list[User]:
+    """The bureau's employees that can be given access: active users of its internal client."""
+    users = session.scalars(
+        select(User)
+        .join(User.person)
+        .join(Person.client)
+        .where(
+            User.bureau_id == bureau_id,
+            Client.is_internal.is_(True),
+            User.status == UserStatus.ACTIVE,
+            (User.end_date.is_(None)) | (User.end_date >= today),
+        )
+        .order_by(Person.last_name, Person.first_name, User.id)
+    )
+    return list(users)
+
+
+def check_employee(employee: User | None, bureau_id: int, today: date) -> User:
+    """Raise DomainError unless ``employee`` is an active employee (a user of the internal client) of the bureau."""
+    if employee is None:
+        raise DomainError(_l("Choose the bureau employee to give access."))
+    client = employee.person.client if employee.person else None
+    if employee.bureau_id != bureau_id or client is None or not client.is_internal:
+        raise DomainError(
+            _l(
+                "Only employees of the bureau can be bureau users. An employee missing from the "
+                "list has no user in the internal client yet: add them there first."
+            )
+        )
+    if not employee.is_effectively_active(today):
+        raise DomainError(_l("%(name)s is not an active employee.", name=employee.person.full_name))
+    return employee
+
+
+def _has_bureau_user(session: Session, employee: User, client: Client) -> bool:
+    with session.no_autoflush:
+        found = session.scalar(
+            select(User.id)
+            .join(User.person)
+            .where(User.employee_id == employee.id, Person.client_id == client.id)
+            .limit(1)
+        )
+    return found is not None
+
+
+def _email_taken(session: Session, client: Client, email: str | None) -> bool:
+    if not email:
+        return False
+    with session.no_autoflush:
+        found = session.scalar(
+            select(Person.id).where(Person.client_id == client.id, func.lower(Person.email) == email.lower()).limit(1)
+        )
+    return found is not None
+
+
+def grant_employee_access(
+    session: Session,
+    bureau_id: int,
+    employee: User | None,
+    clients: Iterable[Client],
+    role: ResellerRole,
+    *,
+    today: date | None = None,
+) -> AccessGrantReport:
+    """Make ``employee`` a bureau user (accountant, auditor, integration user) on each client. Only flushes.
+
+    Per client: a Person of kind reseller_user with the employee's name and e-mail and an active User with the
+    role. Clients where the employee already has a bureau user are skipped; the internal client, another bureau's
+    client, and a client where someone else already has the employee's e-mail are refused with the reason.
+    """
+    today = today or date.today()
+    employee = check_employee(employee, bureau_id, today)
+    if not isinstance(role, ResellerRole):
+        raise DomainError(_l("Choose the bureau user's role: accountant, auditor or integration user."))
+    source = employee.person
+    report = AccessGrantReport()
+    for client in clients:
+        if client.bureau_id != bureau_id:
+            report.refused.append((client, str(_l("The client belongs to another bureau."))))
+        elif client.is_internal:
+            report.refused.append(
+                (client, str(_l("The internal client holds the employees themselves; no bureau user is needed.")))
+            )
+        elif _has_bureau_user(session, employee, client):
+            report.already.append(client)
+        elif _email_taken(session, client, source.email):
+            report.refused.append((client, str(_l("Another person on this client already has this e-mail address."))))
+        else:
+            person = Person(
+                bureau_id=bureau_id,
+                client=client,
+                kind=PersonKind.RESELLER_USER,
+                first_name=source.first_name,
+                last_name=source.last_name,
+                email=source.email,
+                phone=source.phone,
+            )
+            session.add(
+                User(
+                    bureau_id=bureau_id,
+                    person=person,
+                    status=UserStatus.ACTIVE,
+                    reseller_role=role,
+                    employee=employee,
+                )
+            )
+            report.created.append(client)
+    session.flush()
+    return report

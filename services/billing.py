@@ -1,0 +1,330 @@
+"""The billing basis (fakturagrunnlag): per client and package, the billable users and the amount of a month.
+
+Rules: a user counts for a package in the period when the package was assigned to them on at least one day of
+the period while they were not blocked. A blocked user is taken as blocked from the day of ``blocked_at`` (a
+blocked user without that date as blocked throughout); an external user is blocked after their end date. Demo
+and internal clients are never billed. The unit price is the price in force on the first day of the period
+(``package_prices``), so changing a price later never changes a past period.
+
+The export reads one consistent snapshot (one REPEATABLE READ transaction on PostgreSQL, one read
+transaction on SQLite), streams rows (memory does not grow with the row count), and is written so that a
+failure can never leave a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Select, and_, case, distinct, func, or_, select
+from sqlalchemy.engine import Connection
+
+from models import Client, Package, PackageAssignment, PackagePrice, Person, User, UserStatus
+
+SUMMARY_HEADER = (
+    "period",
+    "client_org_number",
+    "client_name",
+    "package_code",
+    "package_name",
+    "package_kind",
+    "users",
+    "unit_price",
+    "amount",
+)
+DETAIL_HEADER = (
+    "period",
+    "client_org_number",
+    "client_name",
+    "user_name",
+    "user_email",
+    "package_code",
+    "package_name",
+    "package_kind",
+    "days_billable",
+)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Dialect(enum.StrEnum):
+    STANDARD = "standard"  # comma, decimal point
+    EXCEL_NO = "excel-no"  # semicolon, decimal comma, UTF-8 BOM: what Norwegian Excel opens correctly
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """A calendar month written YYYY-MM."""
+        year, month = (int(part) for part in text.split("-", 1)) if "-" in text else (0, 0)
+        if not (2000 <= year <= 2100 and 1 <= month <= 12) or len(text) != 7:
+            raise ValueError(text)
+        start = date(year, month, 1)
+        following = date(year + month // 12, month % 12 + 1, 1)
+        return cls(start, following - timedelta(days=1))
+
+    @classmethod
+    def previous_month(cls, today: date) -> Period:
+        return cls.parse((today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m"))
+
+    def __str__(self) -> str:
+        return self.start.strftime("%Y-%m")
+
+
+def _billable(period: Period):
+    """The assignment overlaps the period on a day when the user was not blocked (see module docstring)."""
+    first_day = case((PackageAssignment.valid_from > period.start, PackageAssignment.valid_from), else_=period.start)
+    blocked_at = func.date(User.blocked_at)  # a date on PostgreSQL, ISO text on SQLite: compares alike
+    return and_(
+        PackageAssignment.valid_from <= period.end,
+        or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= period.start),
+        or_(User.status != UserStatus.BLOCKED, and_(User.blocked_at.is_not(None), first_day < blocked_at)),
+        or_(User.end_date.is_(None), first_day <= User.end_date),
+    )
+
+
+def _billed_clients(bureau_id: int, client_ids: Sequence[int] | None):
+    conditions = [Client.bureau_id == bureau_id, Client.is_demo.is_(False), Client.is_internal.is_(False)]
+    if client_ids is not None:
+        conditions.append(Client.id.in_(client_ids))
+    return conditions
+
+
+def _unit_price(period: Period):
+    """The price in force on the first day of the period; before any recorded price, the earliest one."""
+    in_force = (
+        select(PackagePrice.price)
+        .where(PackagePrice.package_id == Package.id, PackagePrice.valid_from <= period.start)
+        .order_by(PackagePrice.valid_from.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    earliest = (
+        select(PackagePrice.price)
+        .where(PackagePrice.package_id == Package.id)
+        .order_by(PackagePrice.valid_from)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(in_force, earliest, Package.price)
+
+
+def summary_query(bureau_id: int, period: Period, client_ids: Sequence[int] | None = None) -> Select:
+    """One row per billable client and package: the distinct users it is billed for, and the unit price."""
+    return (
+        select(
+            Client.org_number,
+            Client.name,
+            Package.code,
+            Package.name,
+            Package.kind,
+            func.count(distinct(User.id)).label("users"),
+            _unit_price(period).label("unit_price"),
+        )
+        .select_from(PackageAssignment)
+        .join(User, User.id == PackageAssignment.user_id)
+        .join(Person, Person.id == User.person_id)
+        .join(Client, Client.id == Person.client_id)
+        .join(Package, Package.id == PackageAssignment.package_id)
+        .where(*_billed_clients(bureau_id, client_ids), _billable(period))
+        .group_by(Client.id, Client.org_number, Client.name, Package.id, Package.code, Package.name, Package.kind)
+        .order_by(Client.name, Client.id, Package.kind.desc(), Package.code)
+    )
+
+
+def detail_query(bureau_id: int, period: Period, client_ids: Sequence[int] | None = None) -> Select:
+    """One row per billable assignment, with what is needed to count its billable days."""
+    return (
+        select(
+            Client.org_number,
+            Client.name,
+            Person.first_name,
+            Person.last_name,
+            Person.email,
+            Package.code,
+            Package.name,
+            Package.kind,
+            PackageAssignment.valid_from,
+            PackageAssignment.valid_to,
+            User.status,
+            func.date(User.blocked_at).label("blocked_on"),
+            User.end_date,
+            User.id,
+        )
+        .select_from(PackageAssignment)
+        .join(User, User.id == PackageAssignment.user_id)
+        .join(Person, Person.id == User.person_id)
+        .join(Client, Client.id == Person.client_id)
+        .join(Package, Package.id == PackageAssignment.package_id)
+        .where(*_billed_clients(bureau_id, client_ids), _billable(period))
+        .order_by(Client.name, Client.id, Person.last_name, Person.first_name, User.id, Package.code)
+    )
+
+
+# --- rows as text ------------------------------------------------------------------------------
+
+
+def inert(value: str) -> str:
+    """A cell a spreadsheet would run as a formula is prefixed with an apostrophe, so it stays text."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def money(value: Decimal, dialect: Dialect) -> str:
+    text = f"{Decimal(value).quantize(Decimal('0.01')):f}"
+    return text.replace(".", ",") if dialect is Dialect.EXCEL_NO else text
+
+
+def summary_rows(
+    conn: Connection, bureau_id: int, period: Period, dialect: Dialect, client_ids=None
+) -> Iterator[list[str]]:
+    label = str(period)
+    result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+        summary_query(bureau_id, period, client_ids)
+    )
+    for org_number, client_name, code, name, kind, users, unit_price in result:
+        unit_price = Decimal(unit_price)
+        yield [
+            label,
+            org_number or "",
+            inert(client_name),
+            inert(code),
+            inert(name),
+            str(kind.value if hasattr(kind, "value") else kind),
+            str(users),
+            money(unit_price, dialect),
+            money(unit_price * users, dialect),
+        ]
+
+
+def _as_date(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def billable_days(period: Period, valid_from: date, valid_to: date | None, status, blocked_on, end_date) -> int:
+    first = max(valid_from, period.start)
+    last = min(valid_to or period.end, period.end)
+    if end_date is not None:
+        last = min(last, end_date)
+    if status == UserStatus.BLOCKED or status == "blocked":
+        blocked_on = _as_date(blocked_on)
+        if blocked_on is None:
+            return 0
+        last = min(last, blocked_on - timedelta(days=1))
+    return max((last - first).days + 1, 0)
+
+
+def detail_rows(
+    conn: Connection, bureau_id: int, period: Period, dialect: Dialect, client_ids=None
+) -> Iterator[list[str]]:
+    label = str(period)
+    result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+        detail_query(bureau_id, period, client_ids)
+    )
+    for row in result:
+        (
+            org,
+            client_name,
+            first,
+            last,
+            email,
+            code,
+            name,
+            kind,
+            valid_from,
+            valid_to,
+            status,
+            blocked_on,
+            end_date,
+            _,
+        ) = row
+        days = billable_days(period, _as_date(valid_from), _as_date(valid_to), status, blocked_on, _as_date(end_date))
+        yield [
+            label,
+            org or "",
+            inert(client_name),
+            inert(f"{first} {last}"),
+            inert(email or ""),
+            inert(code),
+            inert(name),
+            str(kind.value if hasattr(kind, "value") else kind),
+            str(days),
+        ]
+
+
+def write_csv(out: io.TextIOBase, header: Sequence[str], rows: Iterable[list[str]], dialect: Dialect) -> int:
+    """RFC 4180 CSV (CRLF, quotes as needed) in the dialect; returns how many data rows were written."""
+    if dialect is Dialect.EXCEL_NO:
+        out.write("\ufeff")
+    writer = csv.writer(out, delimiter=";" if dialect is Dialect.EXCEL_NO else ",", lineterminator="\r\n")
+    writer.writerow(header)
+    count = 0
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class Summary:
+    clients: int
+    users: int
+    rows: int
+    amount: Decimal
+
+
+def summarise(conn: Connection, bureau_id: int, period: Period, client_ids=None) -> Summary:
+    """What the page shows before download: clients, users (distinct), rows and the total amount."""
+    clients: set[str] = set()
+    rows, amount = 0, Decimal("0")
+    for org, name, _code, _pname, _kind, users, unit_price in conn.execute(
+        summary_query(bureau_id, period, client_ids)
+    ):
+        clients.add(f"{org}|{name}")
+        rows += 1
+        amount += Decimal(unit_price) * users
+    users = conn.execute(
+        select(func.count(distinct(User.id)))
+        .select_from(PackageAssignment)
+        .join(User, User.id == PackageAssignment.user_id)
+        .join(Person, Person.id == User.person_id)
+        .join(Client, Client.id == Person.client_id)
+        .where(*_billed_clients(bureau_id, client_ids), _billable(period))
+    ).scalar_one()
+    return Summary(clients=len(clients), users=users, rows=rows, amount=amount)
+
+
+def snapshot(engine):
+    """A connection in one read transaction: REPEATABLE READ on PostgreSQL, a WAL read snapshot on SQLite."""
+    conn = engine.connect()
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    else:
+        conn.execution_options(read_only_snapshot=True)
+    conn.begin()
+    return conn
+
+
+def export(
+    engine,
+    out: io.TextIOBase,
+    *,
+    bureau_id: int,
+    period: Period,
+    dialect: Dialect,
+    detail: bool = False,
+    client_ids=None,
+) -> int:
+    """Write the whole file from one snapshot; returns the data rows written (raises on any failure)."""
+    with snapshot(engine) as conn:
+        rows = (detail_rows if detail else summary_rows)(conn, bureau_id, period, dialect, client_ids)
+        return write_csv(out, DETAIL_HEADER if detail else SUMMARY_HEADER, rows, dialect)

@@ -1,0 +1,258 @@
+"""Importer personer: rows checked first and reported by row and column, one transaction per client, page and command."""
+
+import io
+import json
+from datetime import date, timedelta
+
+import pytest
+from flask_babel import force_locale
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from extensions import db
+from models import OutboxMessage, PackageKind, Person, PersonKind, UserStatus
+from services.person_import import HEADER, import_persons
+
+LATER = (date.today() + timedelta(days=365)).isoformat()
+
+
+@pytest.fixture
+def catalogue(make_package):
+    return {
+        "BASIS": make_package(code="BASIS"),
+        "LONN": make_package(code="LONN", kind=PackageKind.ADDON),
+        "BANK": make_package(code="BANK", kind=PackageKind.ADDON),
+        "GAMMEL": make_package(code="GAMMEL", active=False),
+    }
+
+
+@pytest.fixture
+def clients(make_client, make_person, catalogue):
+    first, second = make_client(name="Alfa AS"), make_client(name="Beta AS")
+    make_person(second, PersonKind.PERSON, first_name="Finnes", email="finnes@beta.example")
+    return first, second
+
+
+def mixed_rows(first, second) -> list[list[str]]:
+    a, b = first.org_number, second.org_number
+    return [
+        [a, "user", "Kari", "Nordmann", "Kari@Alfa.example", "+47 99999999", "basis", "lonn|BANK", "", "no"],
+        [a, "external_user", "Per", "Revisor", "per@alfa.example", "", "BASIS", "", LATER, "yes"],
+        [a, "person", "Ola", "Nordmann", "", "", "", "", "", "no"],
+        [a, "superuser", "Nils", "Feil", "nils@alfa.example", "", "", "", "", "no"],
+        [a, "user", "Eva", "Feil", "ikke-epost", "", "", "", "31.12.2030", "kanskje"],
+        [a, "user", "Anne", "Feil", "anne@alfa.example", "", "UKJENT", "GAMMEL|BASIS", "", "no"],
+        [a, "user", "Kari", "Kopi", "kari@alfa.example", "", "", "", "", "no"],
+        ["974760673", "user", "Ukjent", "Kunde", "u@kunde.example", "", "", "", "", "no"],
+        [b, "user", "Finn", "Dobbel", "finnes@beta.example", "", "", "", "", "no"],
+        [b, "user_without_packages", "Gro", "Gyldig", "gro@beta.example", "", "", "", "", "yes"],
+    ]
+
+
+EXPECTED = ["created", "invited", "created"] + ["refused"] * 7
+
+
+def as_dicts(rows) -> list[dict[str, str]]:
+    return [dict(zip(HEADER, row, strict=True)) for row in rows]
+
+
+def csv_bytes(rows, delimiter=",") -> bytes:
+    lines = [delimiter.join(HEADER)] + [delimiter.join(row) for row in rows]
+    return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def xlsx_bytes(rows) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(list(HEADER))
+    for row in rows:
+        cells = []
+        for column, value in zip(HEADER, row, strict=True):
+            if column == "org_number" and value.isdigit():
+                cells.append(int(value))
+            elif column == "end_date" and value == LATER:
+                cells.append(date.fromisoformat(value))  # a real date cell
+            else:
+                cells.append(value or None)
+        sheet.append(cells)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def people_of(client) -> set[str]:
+    return set(db.session.scalars(select(Person.first_name).where(Person.client_id == client.id)))
+
+
+def test_rows_are_checked_and_reported_by_row_and_column(bureau, clients):
+    first, second = clients
+    with force_locale("en"):
+        results = import_persons(db.session, bureau.id, as_dicts(mixed_rows(first, second)), today=date.today())
+    assert not db.session.new  # nothing of a refused row is left pending in the session
+    db.session.commit()
+    assert [r.row for r in results] == list(range(2, 12))
+    assert [str(r.status) for r in results] == EXPECTED
+    messages = {r.row: r.message for r in results}
+    assert messages[5].startswith("kind: superuser")
+    assert "email: ikke-epost" in messages[6] and "end_date: 31.12.2030" in messages[6] and "invite:" in messages[6]
+    assert "main_package: " in messages[7] and "UKJENT" in messages[7]
+    assert "addon_packages: the package GAMMEL is no longer sold" in messages[7]
+    assert "addon_packages: BASIS is a main package" in messages[7]
+    assert messages[8] == "email: kari@alfa.example is also on row 2 for the same client."
+    assert messages[9].startswith("org_number: 974760673")
+    assert "already has this e-mail" in messages[10]  # refused by add_person …
+    assert "row(s) 10" in messages[11]  # … so the valid row of the same client is not imported either
+
+    assert people_of(first) == {"Kari", "Per", "Ola"}
+    assert people_of(second) == {"Finnes"}
+    kari = db.session.scalar(select(Person).where(Person.first_name == "Kari"))
+    assert kari.email == "kari@alfa.example" and kari.phone == "+47 99999999"
+    assert {a.package.code for a in kari.user.assignments} == {"BASIS", "LONN", "BANK"}
+    per = db.session.scalar(select(Person).where(Person.first_name == "Per"))
+    assert per.user.end_date == date.today() + timedelta(days=365) and per.user.status is UserStatus.INVITED
+    outbox = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "invitation")).all()
+    assert [(m.recipient, m.related) for m in outbox] == [("per@alfa.example", f"user:{per.user.id}")]
+
+
+def test_every_refusal_of_a_client_is_reported_and_other_clients_import(bureau, clients):
+    first, second = clients
+    b = second.org_number
+    rows = [
+        [b, "external_user", "Uten", "Slutt", "uten@beta.example", "", "", "", "", "no"],  # needs an end date
+        [b, "user", "", "", "navnlos@beta.example", "", "", "", "", "no"],  # needs a name
+        [b, "user", "Gro", "Gyldig", "gro@beta.example", "", "BASIS", "", "", "no"],
+        [first.org_number, "user", "Kari", "Nordmann", "kari@alfa.example", "", "", "", "", "no"],
+    ]
+    with force_locale("en"):
+        results = import_persons(db.session, bureau.id, as_dicts(rows), today=date.today())
+    db.session.commit()
+    assert [str(r.status) for r in results] == ["refused", "refused", "refused", "created"]
+    assert results[0].message == "An external user needs an end date."
+    assert results[1].message == "Give the person's first and last name."
+    assert "row(s) 2, 3" in results[2].message and "Beta AS" in results[2].message
+    assert people_of(second) == {"Finnes"}
+    assert people_of(first) == {"Kari"}
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv-semicolon", "xlsx"])
+def test_command_prints_the_report_as_json(runner, tmp_path, bureau, clients, kind):
+    first, second = clients
+    rows = mixed_rows(first, second)
+    path = tmp_path / ("personer.xlsx" if kind == "xlsx" else "personer.csv")
+    path.write_bytes({"csv": csv_bytes(rows), "csv-semicolon": csv_bytes(rows, ";"), "xlsx": xlsx_bytes(rows)}[kind])
+    result = runner.invoke(args=["persons", "import", str(path), "--bureau", bureau.org_number])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert all(set(r) == {"row", "status", "message"} for r in report)
+    assert [r["status"] for r in report] == EXPECTED
+    assert [r["row"] for r in report] == list(range(2, 12))
+    assert people_of(first) == {"Kari", "Per", "Ola"} and people_of(second) == {"Finnes"}
+
+
+def test_command_exits_zero_when_every_row_is_imported(runner, tmp_path, bureau, clients):
+    first, second = clients
+    path = tmp_path / "gode.xlsx"
+    path.write_bytes(
+        xlsx_bytes(
+            [
+                [first.org_number, "user", "Kari", "Nordmann", "kari@alfa.example", "", "BASIS", "", "", "no"],
+                [second.org_number, "person", "Ola", "Nordmann", "", "", "", "", "", ""],
+            ]
+        )
+    )
+    result = runner.invoke(args=["persons", "import", str(path), "--bureau", bureau.org_number])
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in json.loads(result.stdout)] == ["created", "created"]
+
+
+def test_command_refuses_a_wrong_header_and_an_unknown_bureau(runner, tmp_path, bureau):
+    path = tmp_path / "feil.csv"
+    path.write_bytes(b"orgnr,navn\r\n1,x\r\n")
+    result = runner.invoke(args=["persons", "import", str(path), "--bureau", bureau.org_number])
+    assert result.exit_code == 1 and "org_number" in result.output
+    result = runner.invoke(args=["persons", "import", str(path), "--bureau", "000000000"])
+    assert result.exit_code == 2 and "--bureau" in result.output
+
+
+def test_invitation_arrives_over_smtp(runner, tmp_path, bureau, clients, smtp):
+    first, _ = clients
+    path = tmp_path / "inviter.csv"
+    path.write_bytes(
+        csv_bytes([[first.org_number, "user", "Kari", "Nordmann", "kari@alfa.example", "", "BASIS", "", "", "yes"]])
+    )
+    result = runner.invoke(args=["persons", "import", str(path), "--bureau", bureau.org_number])
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in json.loads(result.stdout)] == ["invited"]
+    kari = db.session.scalar(select(Person).where(Person.email == "kari@alfa.example"))
+    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.related == f"user:{kari.user.id}"))
+    assert message is not None and message.recipient == "kari@alfa.example" and message.kind == "invitation"
+    sent = runner.invoke(args=["outbox", "send"])
+    assert sent.exit_code == 0 and json.loads(sent.output)["sent"] == 1
+    [mail] = smtp.received
+    assert mail["To"] == "kari@alfa.example"
+    assert "http://testserver/" in mail.get_body(preferencelist=("plain",)).get_content()
+
+
+def post_file(client, client_id, data, filename):
+    return client.post(
+        f"/admin/clients/people/import/?id={client_id}",
+        data={"file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_page_imports_only_into_its_own_client(login_as, client, clients, kind):
+    login_as("staff")
+    first, second = clients
+    rows = [
+        [first.org_number, "user", "Kari", "Nordmann", "kari@alfa.example", "", "BASIS", "LONN", "", "no"],
+        ["", "external_user", "Per", "Revisor", "per@alfa.example", "", "", "", LATER, "yes"],
+        [second.org_number, "person", "Ola", "Nordmann", "", "", "", "", "", "no"],
+    ]
+    data, filename = (xlsx_bytes(rows), "p.xlsx") if kind == "xlsx" else (csv_bytes(rows), "p.csv")
+    response = post_file(client, first.id, data, filename)
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert 'id="import-report"' in text
+    assert text.count("<tr class=") == len(rows)
+    assert [s for s in ("created", "invited", "refused") if f'data-status="{s}"' in text] == [
+        "created",
+        "invited",
+        "refused",
+    ]
+    assert f"org_number: {second.org_number} is not this client" in text
+    assert people_of(first) == {"Kari", "Per"}
+    assert people_of(second) == {"Finnes"}
+
+
+def test_page_shows_the_form_link_and_template(login_as, client, clients):
+    login_as("staff")
+    first, _ = clients
+    tab = client.get(f"/admin/clients/manage/?id={first.id}&tab=people").get_data(as_text=True)
+    assert f"/admin/clients/people/import/?id={first.id}" in tab
+    page = client.get(f"/admin/clients/people/import/?id={first.id}")
+    assert page.status_code == 200 and ",".join(HEADER) in page.get_data(as_text=True)
+    response = client.get(f"/admin/clients/people/import/template.csv?id={first.id}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.data.startswith("\ufeff".encode()) and ",".join(HEADER).encode() in response.data
+
+
+def test_page_refuses_a_wrong_header_and_another_bureaus_client(login_as, client, clients, make_bureau, make_client):
+    login_as("staff")
+    first, _ = clients
+    response = post_file(client, first.id, b"orgnr,navn\r\n1,x\r\n", "p.csv")
+    assert response.status_code == 200 and "org_number" in response.get_data(as_text=True)
+    assert 'id="import-report"' not in response.get_data(as_text=True)
+    foreign = make_client(bureau=make_bureau())
+    assert client.get(f"/admin/clients/people/import/?id={foreign.id}").status_code == 404
+    response = post_file(client, foreign.id, csv_bytes([["", "person", "A", "B", "", "", "", "", "", "no"]]), "p.csv")
+    assert response.status_code == 404
+    assert people_of(foreign) == set()
+
+
+def test_anonymous_is_sent_to_login(client, clients):
+    first, _ = clients
+    response = client.get(f"/admin/clients/people/import/?id={first.id}")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
