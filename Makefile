@@ -45,4 +45,4 @@ clean:
 # Re-extract UI text after changing it; then translate the new entries in translations/no/.
 messages: $(BIN)/flask
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot app.py cli.py admin_views forms services templates
-	$(BIN)/pybabel update -i translations/messages.pot -d translations -l no
+	$(BIN)/pybabel update --no-fuzzy-matching -i translations/messages.pot -d translations -l no

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms import DateField, SelectField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired
 
 from admin_views.labels import RESELLER_ROLE
@@ -42,7 +43,9 @@ class GrantAccessForm(TranslatedForm):
     employee = SelectField(_l("Employee"), coerce=_optional_int, validate_choice=False, validators=[InputRequired()])
     role = SelectField(
         _l("Role"),
-        choices=[(role.value, RESELLER_ROLE[role]) for role in (ResellerRole.ACCOUNTANT, ResellerRole.AUDITOR)],
+        choices=[
+            SelectChoice(role.value, RESELLER_ROLE[role]) for role in (ResellerRole.ACCOUNTANT, ResellerRole.AUDITOR)
+        ],
     )
     grant = SubmitField(_l("Give access"))
 
@@ -62,7 +65,7 @@ class GrantPackageMixin:
             .where(Package.bureau_id == current_user.bureau_id, Package.active.is_(True))
             .order_by(Package.kind.desc(), Package.rank, Package.code)
         )
-        form.package.choices = [(p.id, str(p)) for p in packages]
+        form.package.choices = [SelectChoice(str(p.id), str(p)) for p in packages]
         outcomes = None
         if form.validate_on_submit():
             package = db.session.get(Package, form.package.data)
@@ -96,7 +99,7 @@ def grant_access_action(view, ids: list[str]):
         return None
     form = GrantAccessForm()
     form.employee.choices = [
-        (u.id, f"{u.person.full_name} <{u.person.email or '-'}>")
+        SelectChoice(str(u.id), f"{u.person.full_name} <{u.person.email or '-'}>")
         for u in employee_candidates(db.session, current_user.bureau_id, date.today())
     ]
     if "grant" in request.form:

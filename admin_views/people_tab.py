@@ -7,6 +7,7 @@ from datetime import date
 from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
@@ -258,10 +259,10 @@ class PeopleTabMixin:
         from services import invitations
 
         if operation == "deactivate":
-            invitations.deactivate(db.session, [user])
+            invitations.deactivate(db.session, [user], actor=current_user)
             return _("%(name)s is deactivated.")
         if operation == "reactivate":
-            invitations.reactivate(db.session, [user])
-            return _("%(name)s is active again.")
+            invitations.reactivate(db.session, [user], actor=current_user)
+            return _("%(name)s is no longer deactivated.")
         invitations.invite_user(db.session, user)
         return _("The invitation to %(name)s is on its way; older links no longer work.")

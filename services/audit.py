@@ -28,7 +28,7 @@ from models import (
 from models.base import utcnow
 
 AUDITED = (Bureau, Client, CustomerTemplate, Package, PackageAssignment, Permission, Person, User)
-SECRET_FIELDS = {"password_hash"}
+SECRET_FIELDS = {"password_hash", "invitation_nonce"}
 SKIPPED_FIELDS = {"version", "created_at", "last_login_at"}
 
 _actor: contextvars.ContextVar[tuple[int | None, str] | None] = contextvars.ContextVar("audit_actor", default=None)

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, PackageKind, User
 from services.errors import DomainError, integrity_message
@@ -91,19 +92,20 @@ def _grant_one(session: Session, bureau_id: int, user: User, package: Package, v
         return GrantOutcome(user, False, str(_("The user's end date is before the start date.")))
     if _holds_package_on(session, user, package, valid_from):
         return GrantOutcome(user, False, str(_("The user already holds this package on that date.")))
-    assignment = PackageAssignment(bureau_id=bureau_id, user=user, package=package, valid_from=valid_from)
+    # The user is set without its backref, so a refused assignment never sits in ``user.assignments``.
+    assignment = PackageAssignment(bureau_id=bureau_id, user_id=user.id, package=package, valid_from=valid_from)
+    set_committed_value(assignment, "user", user)
     try:
+        check_assignment(session, assignment)
         with session.begin_nested():
-            check_assignment(session, assignment)
+            session.add(assignment)
             session.flush()
     except (DomainError, IntegrityError) as exc:
-        # Take the refused assignment out again, or the user's collection would save it with the next flush.
-        if assignment in user.assignments:
-            user.assignments.remove(assignment)
         if assignment in session:
             session.expunge(assignment)
         reason = str(exc) if isinstance(exc, DomainError) else integrity_message(exc)
         return GrantOutcome(user, False, reason or str(_("The database refused the change; nothing was saved.")))
+    session.expire(user, ["assignments"])
     return GrantOutcome(user, True)
 
 

@@ -55,8 +55,8 @@ HEADER = (
     "invite",
 )
 EXAMPLE_ROWS = [
-    ("974760673", "user", "Kari", "Nordmann", "kari@example.no", "+47 99999999", "BASIS", "LONN|BANK", "", "yes"),
-    ("974760673", "external_user", "Per", "Revisor", "per@revisor.example", "", "BASIS", "", "2030-12-31", "no"),
+    ("974760673", "user", "Kari", "Nordmann", "kari@example.no", "+47 99999999", "REGNSKAP", "LONN|FAKTURA", "", "yes"),
+    ("974760673", "external_user", "Per", "Revisor", "per@revisor.example", "", "CRM", "", "2030-12-31", "no"),
     ("974760673", "person", "Ola", "Nordmann", "", "", "", "", "", "no"),
 ]
 IMPORT_KINDS = (PersonKind.USER, PersonKind.EXTERNAL_USER, PersonKind.USER_WITHOUT_PACKAGES, PersonKind.PERSON)

@@ -337,7 +337,8 @@ def test_list_pages_do_not_count_and_have_no_n_plus_one(
     for grid in grids:
         counter = queries(f"/admin/{grid}/")
         assert counter.count == few[grid], (grid, counter.statements)
-        assert not any("count(" in s.lower() for s in counter.statements), grid
+        # no COUNT of the whole table for the pager (a grouped count of what the page shows is fine)
+        assert not any("count(" in s.lower() and "count(distinct" not in s.lower() for s in counter.statements), grid
 
 
 def test_language_switch_to_english(login_as, client):
