@@ -118,24 +118,32 @@ def _unit_price(period: Period):
     return func.coalesce(in_force, earliest, Package.price)
 
 
-def summary_query(bureau_id: int, period: Period, client_ids: Sequence[int] | None = None) -> Select:
-    """One row per billable client and package: the distinct users it is billed for, and the unit price."""
+def _billable_assignments(columns, bureau_id: int, period: Period, client_ids: Sequence[int] | None) -> Select:
+    """The assignments billable in the period, joined to their user, person, client and package."""
     return (
-        select(
-            Client.org_number,
-            Client.name,
-            Package.code,
-            Package.name,
-            Package.kind,
-            func.count(distinct(User.id)).label("users"),
-            _unit_price(period).label("unit_price"),
-        )
+        select(*columns)
         .select_from(PackageAssignment)
         .join(User, User.id == PackageAssignment.user_id)
         .join(Person, Person.id == User.person_id)
         .join(Client, Client.id == Person.client_id)
         .join(Package, Package.id == PackageAssignment.package_id)
         .where(*_billed_clients(bureau_id, client_ids), _billable(period))
+    )
+
+
+def summary_query(bureau_id: int, period: Period, client_ids: Sequence[int] | None = None) -> Select:
+    """One row per billable client and package: the distinct users it is billed for, and the unit price."""
+    columns = (
+        Client.org_number,
+        Client.name,
+        Package.code,
+        Package.name,
+        Package.kind,
+        func.count(distinct(User.id)).label("users"),
+        _unit_price(period).label("unit_price"),
+    )
+    return (
+        _billable_assignments(columns, bureau_id, period, client_ids)
         .group_by(Client.id, Client.org_number, Client.name, Package.id, Package.code, Package.name, Package.kind)
         .order_by(Client.name, Client.id, Package.kind.desc(), Package.code)
     )
@@ -143,30 +151,24 @@ def summary_query(bureau_id: int, period: Period, client_ids: Sequence[int] | No
 
 def detail_query(bureau_id: int, period: Period, client_ids: Sequence[int] | None = None) -> Select:
     """One row per billable assignment, with what is needed to count its billable days."""
-    return (
-        select(
-            Client.org_number,
-            Client.name,
-            Person.first_name,
-            Person.last_name,
-            Person.email,
-            Package.code,
-            Package.name,
-            Package.kind,
-            PackageAssignment.valid_from,
-            PackageAssignment.valid_to,
-            User.status,
-            func.date(User.blocked_at).label("blocked_on"),
-            User.end_date,
-            User.id,
-        )
-        .select_from(PackageAssignment)
-        .join(User, User.id == PackageAssignment.user_id)
-        .join(Person, Person.id == User.person_id)
-        .join(Client, Client.id == Person.client_id)
-        .join(Package, Package.id == PackageAssignment.package_id)
-        .where(*_billed_clients(bureau_id, client_ids), _billable(period))
-        .order_by(Client.name, Client.id, Person.last_name, Person.first_name, User.id, Package.code)
+    columns = (
+        Client.org_number,
+        Client.name,
+        Person.first_name,
+        Person.last_name,
+        Person.email,
+        Package.code,
+        Package.name,
+        Package.kind,
+        PackageAssignment.valid_from,
+        PackageAssignment.valid_to,
+        User.status,
+        func.date(User.blocked_at).label("blocked_on"),
+        User.end_date,
+        User.id,
+    )
+    return _billable_assignments(columns, bureau_id, period, client_ids).order_by(
+        Client.name, Client.id, Person.last_name, Person.first_name, User.id, Package.code
     )
 
 
@@ -307,12 +309,7 @@ def summarise(conn: Connection, bureau_id: int, period: Period, client_ids=None)
         rows += 1
         amount += Decimal(unit_price) * users
     users = conn.execute(
-        select(func.count(distinct(User.id)))
-        .select_from(PackageAssignment)
-        .join(User, User.id == PackageAssignment.user_id)
-        .join(Person, Person.id == User.person_id)
-        .join(Client, Client.id == Person.client_id)
-        .where(*_billed_clients(bureau_id, client_ids), _billable(period))
+        _billable_assignments([func.count(distinct(User.id))], bureau_id, period, client_ids)
     ).scalar_one()
     return Summary(clients=len(clients), users=users, rows=rows, amount=amount)
 

@@ -345,9 +345,9 @@ def test_invite_refusals_give_the_reason_and_save_nothing(bureau, make_client, m
     active = make_user(customer)
     plain = make_person(customer, PersonKind.PERSON, first_name="Bare", last_name="Person")
     cases = [
-        (lambda: invite_user(db.session, no_email), "e-mail"),
-        (lambda: invite_user(db.session, blocked), "reactivate"),
-        (lambda: invite_user(db.session, active), "already active"),
+        (lambda: invite_user(db.session, no_email), "e-post"),
+        (lambda: invite_user(db.session, blocked), "aktiver brukeren igjen"),
+        (lambda: invite_user(db.session, active), "allerede aktiv"),
         (lambda: invite_person(db.session, plain), "Bare Person"),
     ]
     with db.session.no_autoflush:

@@ -222,7 +222,7 @@ def test_page_imports_only_into_its_own_client(login_as, client, clients, kind):
         "invited",
         "refused",
     ]
-    assert f"org_number: {second.org_number} is not this client" in text
+    assert f"org_number: {second.org_number} er ikke denne klienten" in text
     assert people_of(first) == {"Kari", "Per"}
     assert people_of(second) == {"Finnes"}
 
