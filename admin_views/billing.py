@@ -143,41 +143,21 @@ def redirect_to_export(client_ids: list[int]):
 
 def packages_context(client: Client) -> dict:
     """The Pakker tab: each package on the client, users holding it now, and this month's billing."""
-    from sqlalchemy import distinct, func, or_
+    from services.packages import client_holders_today
 
-    from models import Package, PackageAssignment, Person, User, UserStatus
-
-    today = date.today()
-    month = billing.Period.parse(today.strftime("%Y-%m"))
-    holders = db.session.execute(
-        select(Package, func.count(distinct(User.id)))
-        .join(PackageAssignment, PackageAssignment.package_id == Package.id)
-        .join(User, User.id == PackageAssignment.user_id)
-        .join(Person, Person.id == User.person_id)
-        .where(
-            Person.client_id == client.id,
-            PackageAssignment.valid_from <= today,
-            or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
-            User.status != UserStatus.BLOCKED,
-            or_(User.end_date.is_(None), User.end_date >= today),
-        )
-        .group_by(Package.id)
-        .order_by(Package.kind.desc(), Package.rank, Package.code)
-    ).all()
+    month = billing.Period.parse(date.today().strftime("%Y-%m"))
+    holders = client_holders_today(db.session, client.id)
     with billing.snapshot(db.engine) as conn:
         rows = list(billing.summary_rows(conn, client.bureau_id, month, billing.Dialect.STANDARD, [client.id]))
     billed = {row[3].lstrip("'"): row for row in rows}
+    held_codes = {package.code for package, _users in holders}
     return {
         "package_month": month,
         "package_rows": [
             {"package": package, "users_now": users_now, "billed": billed.get(package.code)}
             for package, users_now in holders
         ]
-        + [
-            {"package": None, "users_now": 0, "billed": row}
-            for code, row in billed.items()
-            if code not in {p.code for p, _n in holders}
-        ],
+        + [{"package": None, "users_now": 0, "billed": row} for code, row in billed.items() if code not in held_codes],
         "package_total": sum((Decimal(row[8]) for row in rows), Decimal("0")),
         "billed_client": not (client.is_demo or client.is_internal),
     }

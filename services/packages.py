@@ -128,11 +128,41 @@ def grant_package(
     return [_grant_one(session, bureau_id, user, package, valid_from) for user in users]
 
 
+def _held_today(today: date):
+    from models import User, UserStatus
+
+    return (
+        PackageAssignment.valid_from <= today,
+        or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
+        User.status != UserStatus.BLOCKED,
+        or_(User.end_date.is_(None), User.end_date >= today),
+    )
+
+
+def client_holders_today(session: Session, client_id: int, today: date | None = None) -> list[tuple[Package, int]]:
+    """The packages held on a client today, each with how many (not blocked) users hold it."""
+    from sqlalchemy import distinct, func
+
+    from models import Person, User
+
+    return list(
+        session.execute(
+            select(Package, func.count(distinct(User.id)))
+            .join(PackageAssignment, PackageAssignment.package_id == Package.id)
+            .join(User, User.id == PackageAssignment.user_id)
+            .join(Person, Person.id == User.person_id)
+            .where(Person.client_id == client_id, *_held_today(today or date.today()))
+            .group_by(Package.id)
+            .order_by(Package.kind.desc(), Package.rank, Package.code)
+        ).all()
+    )
+
+
 def holders_today(session: Session, package_ids: list[int], today: date | None = None) -> dict[int, tuple[int, int]]:
     """For each package: how many clients and users hold it today (users not blocked)."""
     from sqlalchemy import distinct, func
 
-    from models import Person, User, UserStatus
+    from models import Person, User
 
     if not package_ids:
         return {}
@@ -145,13 +175,7 @@ def holders_today(session: Session, package_ids: list[int], today: date | None =
         )
         .join(User, User.id == PackageAssignment.user_id)
         .join(Person, Person.id == User.person_id)
-        .where(
-            PackageAssignment.package_id.in_(package_ids),
-            PackageAssignment.valid_from <= today,
-            or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
-            User.status != UserStatus.BLOCKED,
-            or_(User.end_date.is_(None), User.end_date >= today),
-        )
+        .where(PackageAssignment.package_id.in_(package_ids), *_held_today(today))
         .group_by(PackageAssignment.package_id)
     )
     return {package_id: (clients, users) for package_id, clients, users in rows}
