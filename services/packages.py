@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, PackageKind, User
+from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, PackageKind, Person, User, UserStatus
 from services.errors import DomainError, integrity_message
 
 FAR_FUTURE = date(9999, 12, 31)
@@ -129,8 +129,6 @@ def grant_package(
 
 
 def _held_today(today: date):
-    from models import User, UserStatus
-
     return (
         PackageAssignment.valid_from <= today,
         or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
@@ -141,9 +139,6 @@ def _held_today(today: date):
 
 def client_holders_today(session: Session, client_id: int, today: date | None = None) -> list[tuple[Package, int]]:
     """The packages held on a client today, each with how many (not blocked) users hold it."""
-    from sqlalchemy import distinct, func
-
-    from models import Person, User
 
     return list(
         session.execute(
@@ -160,9 +155,6 @@ def client_holders_today(session: Session, client_id: int, today: date | None = 
 
 def holders_today(session: Session, package_ids: list[int], today: date | None = None) -> dict[int, tuple[int, int]]:
     """For each package: how many clients and users hold it today (users not blocked)."""
-    from sqlalchemy import distinct, func
-
-    from models import Person, User
 
     if not package_ids:
         return {}
