@@ -17,6 +17,7 @@ import csv
 import enum
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -190,17 +191,22 @@ def _kind_text(kind) -> str:
     return str(kind.value if hasattr(kind, "value") else kind)
 
 
-def _streamed(conn: Connection, query: Select) -> Iterable[Sequence[Any]]:
-    """The rows of ``query`` as they arrive, never the whole result in memory.
+def _streamed(conn: Connection, query: Select) -> AbstractContextManager[Iterable[Sequence[Any]]]:
+    """The rows of ``query`` as they arrive, never the whole result in memory; use it in a ``with`` block.
 
-    On PostgreSQL through psycopg they come from the plain query in chunks (libpq's chunked mode), not from a
-    server-side cursor: PostgreSQL never plans a cursor with parallel workers, and fetching from one leaves the
-    server idle while Python works, which made the export take twice as long as the database's own COPY. Rows
-    come as the driver returns them (enum columns as their text), and the connection runs nothing else until
-    they are all read.
+    A connection with the execution option ``chunked_rows`` (the export sets it) reads PostgreSQL through psycopg
+    in chunks of the plain query (libpq's chunked mode) instead of from a server-side cursor: PostgreSQL never
+    plans a cursor with parallel workers, and fetching from one leaves the server idle while Python works, which
+    made the export take twice as long as the database's own COPY. The rows then come as the driver returns them
+    (enum columns as their text), and psycopg holds the connection until they are all read or the block ends: any
+    other statement on it meanwhile, the transaction's end included, would wait forever.
     """
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        return _psycopg_chunks(conn, query)
+    if (
+        conn.get_execution_options().get("chunked_rows")
+        and conn.dialect.name == "postgresql"
+        and conn.dialect.driver == "psycopg"
+    ):
+        return closing(_psycopg_chunks(conn, query))
     return conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(query)
 
 
@@ -230,23 +236,22 @@ def summary_rows(
     client_name_seen, client_cell = None, ""
     package_cells: dict[tuple, tuple[str, str, str]] = {}
     amount_cells: dict[tuple, tuple[str, str, str]] = {}
-    for org_number, client_name, code, name, kind, users, unit_price in _streamed(
-        conn, summary_query(bureau_id, period, client_ids)
-    ):
-        if client_name != client_name_seen:
-            client_name_seen, client_cell = client_name, inert(client_name)
-        package = package_cells.get((code, name, kind))
-        if package is None:
-            package = package_cells[code, name, kind] = (inert(code), inert(name), _kind_text(kind))
-        amounts = amount_cells.get((unit_price, users))
-        if amounts is None:
-            price = Decimal(unit_price)
-            amounts = amount_cells[unit_price, users] = (
-                str(users),
-                money(price, dialect),
-                money(price * users, dialect),
-            )
-        yield [label, org_number or "", client_cell, *package, *amounts]
+    with _streamed(conn, summary_query(bureau_id, period, client_ids)) as result:
+        for org_number, client_name, code, name, kind, users, unit_price in result:
+            if client_name != client_name_seen:
+                client_name_seen, client_cell = client_name, inert(client_name)
+            package = package_cells.get((code, name, kind))
+            if package is None:
+                package = package_cells[code, name, kind] = (inert(code), inert(name), _kind_text(kind))
+            amounts = amount_cells.get((unit_price, users))
+            if amounts is None:
+                price = Decimal(unit_price)
+                amounts = amount_cells[unit_price, users] = (
+                    str(users),
+                    money(price, dialect),
+                    money(price * users, dialect),
+                )
+            yield [label, org_number or "", client_cell, *package, *amounts]
 
 
 def _as_date(value) -> date | None:
@@ -279,31 +284,32 @@ def detail_rows(
     client_name_seen, client_cell = None, ""
     user_seen, user_cells = None, ("", "")
     package_cells: dict[tuple, tuple[str, str, str]] = {}
-    for (
-        org,
-        client_name,
-        first,
-        last,
-        email,
-        code,
-        name,
-        kind,
-        valid_from,
-        valid_to,
-        status,
-        blocked_on,
-        end_date,
-        user_id,
-    ) in _streamed(conn, detail_query(bureau_id, period, client_ids)):
-        if client_name != client_name_seen:
-            client_name_seen, client_cell = client_name, inert(client_name)
-        if user_id != user_seen:  # a user's rows are consecutive, and the name and e-mail are the user's
-            user_seen, user_cells = user_id, (inert(f"{first} {last}"), inert(email or ""))
-        package = package_cells.get((code, name, kind))
-        if package is None:
-            package = package_cells[code, name, kind] = (inert(code), inert(name), _kind_text(kind))
-        days = billable_days(period, valid_from, valid_to, status, blocked_on, end_date)
-        yield [label, org or "", client_cell, *user_cells, *package, str(days)]
+    with _streamed(conn, detail_query(bureau_id, period, client_ids)) as result:
+        for (
+            org,
+            client_name,
+            first,
+            last,
+            email,
+            code,
+            name,
+            kind,
+            valid_from,
+            valid_to,
+            status,
+            blocked_on,
+            end_date,
+            user_id,
+        ) in result:
+            if client_name != client_name_seen:
+                client_name_seen, client_cell = client_name, inert(client_name)
+            if user_id != user_seen:  # a user's rows are consecutive, and the name and e-mail are the user's
+                user_seen, user_cells = user_id, (inert(f"{first} {last}"), inert(email or ""))
+            package = package_cells.get((code, name, kind))
+            if package is None:
+                package = package_cells[code, name, kind] = (inert(code), inert(name), _kind_text(kind))
+            days = billable_days(period, valid_from, valid_to, status, blocked_on, end_date)
+            yield [label, org or "", client_cell, *user_cells, *package, str(days)]
 
 
 def write_csv(out: io.TextIOBase, header: Sequence[str], rows: Iterable[list[str]], dialect: Dialect) -> int:
@@ -345,15 +351,14 @@ def summarise(conn: Connection, bureau_id: int, period: Period, client_ids=None)
     # by client name, so the distinct clients are counted one name at a time.
     clients, rows, amount = 0, 0, Decimal("0")
     name_seen, clients_of_name = None, set()
-    for org, name, _code, _pname, _kind, users, unit_price in _streamed(
-        conn, summary_query(bureau_id, period, client_ids)
-    ):
-        if name != name_seen:
-            clients += len(clients_of_name)
-            name_seen, clients_of_name = name, set()
-        clients_of_name.add(f"{org}|{name}")
-        rows += 1
-        amount += Decimal(unit_price) * users
+    with _streamed(conn, summary_query(bureau_id, period, client_ids)) as result:
+        for org, name, _code, _pname, _kind, users, unit_price in result:
+            if name != name_seen:
+                clients += len(clients_of_name)
+                name_seen, clients_of_name = name, set()
+            clients_of_name.add(f"{org}|{name}")
+            rows += 1
+            amount += Decimal(unit_price) * users
     clients += len(clients_of_name)
     users = conn.execute(
         _billable_assignments([func.count(distinct(User.id))], bureau_id, period, client_ids)
@@ -384,5 +389,7 @@ def export(
 ) -> int:
     """Write the whole file from one snapshot; returns the data rows written (raises on any failure)."""
     with snapshot(engine) as conn:
+        conn.execution_options(chunked_rows=True)  # this connection does nothing else: see _streamed
         rows = (detail_rows if detail else summary_rows)(conn, bureau_id, period, dialect, client_ids)
-        return write_csv(out, DETAIL_HEADER if detail else SUMMARY_HEADER, rows, dialect)
+        with closing(rows):  # a failed write ends the rows (and the query) before the transaction
+            return write_csv(out, DETAIL_HEADER if detail else SUMMARY_HEADER, rows, dialect)

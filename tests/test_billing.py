@@ -231,3 +231,19 @@ def test_package_grid_counts_holders(login_as, client, book):
     crm_row = next(r for r in rows if re.search(r"col-code[^>]*>\s*CRM\s*<", r))
     cells = dict(re.findall(r'class="col-(clients|users)">\s*(\d+)\s*</td>', crm_row))
     assert cells == {"clients": "3", "users": "4"}
+
+
+def test_a_failure_mid_stream_releases_the_connection(book, bureau, monkeypatch):
+    real_inert, calls = billing.inert, []
+
+    def fails_on_the_second_row(value):
+        calls.append(value)
+        if len(calls) > 3:
+            raise RuntimeError("disk full")
+        return real_inert(value)
+
+    monkeypatch.setattr(billing, "inert", fails_on_the_second_row)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_text(bureau_id=bureau.id)
+    monkeypatch.setattr(billing, "inert", real_inert)
+    assert "Acme AS" in export_text(bureau_id=bureau.id)  # the pool's connection works again
