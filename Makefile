@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 HOST   ?= 127.0.0.1
 FLASK  := $(BIN)/flask --app app
+# The server, worker and setup commands that `make run` starts are the development mode (public SECRET_KEY allowed).
+DEV_FLASK := APP_ENV=development $(FLASK)
 
 .PHONY: run test install translations messages lint test-sqlite test-postgresql migrate clean
 
@@ -21,12 +23,12 @@ translations: $(BIN)/flask
 
 migrate: install
 	mkdir -p instance
-	$(FLASK) db upgrade
+	$(DEV_FLASK) db upgrade
 
 # E-mail is delivered by the outbox worker beside the server; the trap stops it with the server (also on Ctrl-C).
 run: migrate
-	$(FLASK) seed-demo --if-empty
-	$(FLASK) outbox worker & WORKER=$$!; trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; $(FLASK) run --host $(HOST) --port $(PORT)
+	$(DEV_FLASK) seed-demo --if-empty
+	$(DEV_FLASK) outbox worker & WORKER=$$!; trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; $(DEV_FLASK) run --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,6 +7,9 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 DEV_SECRET_KEY = "dev-only-not-secret"
+MIN_SECRET_KEY_LENGTH = 32
+DEVELOPMENT = "development"
+PRODUCTION = "production"
 
 
 def normalise_database_url(url: str) -> str:
@@ -28,8 +31,9 @@ class Config:
     """Settings for one app; ``from_env`` reads them, tests pass overrides on top."""
 
     def __init__(self) -> None:
-        self.ENV_NAME = os.environ.get("APP_ENV", "development")
-        self.SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+        # Development only when asked for by name; unset, "prod", "staging" or a typo all mean production.
+        self.ENV_NAME = DEVELOPMENT if os.environ.get("APP_ENV", "").strip() == DEVELOPMENT else PRODUCTION
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or None
         instance = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
         self.INSTANCE_PATH = str(instance)
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
@@ -47,6 +51,13 @@ class Config:
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "120"))
+        # A little over the 5 MB import limit, so the import's own message is shown for files just above it.
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(6 * 1024 * 1024)))
+        self.LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))
+        self.LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "30"))
+        self.LOGIN_THROTTLE_MINUTES = int(os.environ.get("LOGIN_THROTTLE_MINUTES", "15"))
+        self.PROXY_FIX_X_FOR = int(os.environ.get("PROXY_FIX_X_FOR", "0"))
         self.WTF_CSRF_TIME_LIMIT = None
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER")
         self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
@@ -60,11 +71,33 @@ class Config:
         return {key: value for key, value in vars(self).items() if key.isupper()}
 
 
-def check_production(config: dict[str, object]) -> None:
-    """Refuse to start in production with the development secret."""
-    if config.get("ENV_NAME") == "production":
-        key = str(config.get("SECRET_KEY") or "")
-        if key == DEV_SECRET_KEY or len(key) < 32:
-            raise RuntimeError(
-                "SECRET_KEY must be set to a random value of at least 32 characters when APP_ENV=production."
-            )
+class InsecureSecretKeyError(RuntimeError):
+    """The app would run in production with a secret key anyone can know."""
+
+
+def check_secret_key(config: dict[str, object]) -> str | None:
+    """Refuse production without a real SECRET_KEY; in development fill in the public key and return a notice.
+
+    Production is everything but ``ENV_NAME == "development"``; the notice is for the caller to print once.
+    """
+    key = str(config.get("SECRET_KEY") or "")
+    if config.get("ENV_NAME") == DEVELOPMENT:
+        if key:
+            return "Development mode (APP_ENV=development): never use this mode in production."
+        config["SECRET_KEY"] = DEV_SECRET_KEY
+        return (
+            "Development mode (APP_ENV=development) with the public development SECRET_KEY: "
+            "never use this mode in production."
+        )
+    if not key:
+        raise InsecureSecretKeyError(
+            "SECRET_KEY is not set. Set it to a random value of at least 32 characters "
+            "(or run with APP_ENV=development on your own machine)."
+        )
+    if key == DEV_SECRET_KEY:
+        raise InsecureSecretKeyError("SECRET_KEY is the public development key; set a random value in production.")
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise InsecureSecretKeyError(
+            f"SECRET_KEY is too short ({len(key)} characters); production needs at least {MIN_SECRET_KEY_LENGTH}."
+        )
+    return None

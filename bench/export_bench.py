@@ -59,7 +59,7 @@ def _measure_app(spec: dict[str, Any]) -> dict[str, Any]:
     from extensions import db
     from services import billing
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": spec["url"]})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": spec["url"], "ENV_NAME": "development"})
     with app.app_context():
         engine = db.engine
         period = billing.Period.parse(spec["period"])
@@ -184,7 +184,7 @@ def prepare(database: Database, clients: int) -> tuple[int, str, dict[str, str],
     from services import billing
     from services.synthetic import SYNTHETIC_BUREAU_ORG_NUMBER, seed_synthetic
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database.url})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database.url, "ENV_NAME": "development"})
     with app.app_context():
         import models
 

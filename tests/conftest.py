@@ -43,6 +43,10 @@ from services.orgnumbers import valid_numbers
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct-horse-battery"
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123"
+
+# Apps built without a mapping (the schema, migrations, CLI subprocesses) run under production rules with this key.
+os.environ.setdefault("SECRET_KEY", TEST_SECRET_KEY)
 
 
 def _postgres_database() -> Iterator[str]:
@@ -112,7 +116,7 @@ def app(database_url: str, _schema, registry_emulator) -> Iterator[Any]:
             "BRREG_BASE_URL": registry_emulator.base_url,
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
-            "SECRET_KEY": "test-secret-key-that-is-long-enough-0123",
+            "SECRET_KEY": TEST_SECRET_KEY,
             "PUBLIC_BASE_URL": "http://testserver",
             "MAIL_SERVER": None,
         }
