@@ -6,7 +6,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from extensions import db
 from forms.base import TranslatedForm
@@ -14,12 +14,12 @@ from services.audit import acting_as
 from services.errors import DomainError
 from services.invitations import (
     MAX_NAME_LENGTH,
-    MIN_PASSWORD_LENGTH,
     InvitationLinkState,
     ResolvedInvitation,
     accept_invitation,
     resolve_invitation,
 )
+from services.passwords import MAX_PASSWORD_LENGTH, PASSWORD_RULE, check_password, password_inputs
 
 bp = Blueprint("invitation", __name__)
 
@@ -37,17 +37,33 @@ class AcceptInvitationForm(TranslatedForm):
 
     first_name = StringField(_l("First name"), validators=[DataRequired(), Length(max=MAX_NAME_LENGTH)])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=MAX_NAME_LENGTH)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
     confirm = PasswordField(
         _l("Repeat the password"),
         validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))],
     )
     submit = SubmitField(_l("Activate my user"))
 
+    # The invitee's name, e-mail and company: a password made of them is refused (set by the view).
+    known_words: list[str | None] = []
+
+    def validate_password(self, field) -> None:
+        try:
+            check_password(field.data, [self.first_name.data, self.last_name.data, *self.known_words])
+        except DomainError as exc:
+            raise ValidationError(str(exc)) from None
+
 
 def _page(form: AcceptInvitationForm, link: ResolvedInvitation, error: str | None = None):
     return (
-        render_template("public/invitation.html", form=form, link=link, state=link.state.value, error=error),
+        render_template(
+            "public/invitation.html",
+            form=form,
+            link=link,
+            state=link.state.value,
+            error=error,
+            password_rule=PASSWORD_RULE,
+        ),
         STATUS_FOR_STATE[link.state],
     )
 
@@ -61,6 +77,8 @@ def accept(token: str):
         if person and request.method == "GET"
         else None
     )
+    if link.state is InvitationLinkState.VALID:
+        form.known_words = password_inputs(link.user)
     if link.state is not InvitationLinkState.VALID or not form.validate_on_submit():
         return _page(form, link)
     try:

@@ -32,9 +32,9 @@ from models.person import invitation_lifetime
 from services.consent import EMAIL_LOCALE
 from services.errors import DomainError
 from services.outbox import enqueue_email, public_url
+from services.passwords import check_password, password_inputs
 
 SALT = "user-invitation"
-MIN_PASSWORD_LENGTH = 10
 MAX_NAME_LENGTH = 100
 
 
@@ -197,9 +197,8 @@ def accept_invitation(
         raise DomainError(_l("Enter both your first name and your last name."))
     if len(first_name) > MAX_NAME_LENGTH or len(last_name) > MAX_NAME_LENGTH:
         raise DomainError(_l("A name can be at most %(max)s characters.", max=MAX_NAME_LENGTH))
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise DomainError(_l("The password must be at least %(min)s characters.", min=MIN_PASSWORD_LENGTH))
     user = link.user
+    check_password(password, [first_name, last_name, *password_inputs(user)])
     user.person.first_name = first_name
     user.person.last_name = last_name
     user.set_password(password)
