@@ -19,6 +19,7 @@ from admin_views.clients import ClientView
 from admin_views.history import AuditLogView
 from admin_views.outbox import OutboxView
 from admin_views.people import PersonView, UserView
+from admin_views.security import csp_nonce
 from models import (
     AuditEntry,
     Client,
@@ -60,6 +61,7 @@ def init_admin(app: Flask) -> Admin:
         name=_l("Client administration"),
         index_view=HomeView(name=_l("Home"), url="/admin"),
         theme=Bootstrap4Theme(base_template="admin/klient_base.html", fluid=True),
+        csp_nonce_generator=csp_nonce,
     )
     admin.add_view(ClientView(Client, name=_l("Clients"), endpoint="clients"))
     admin.add_view(PersonView(Person, name=_l("People"), endpoint="persons"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from hmac import compare_digest
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -12,17 +14,24 @@ from extensions import db, login_manager
 from forms.auth import LoginForm
 from models import User
 from services.audit import acting_as
-from services.auth import authenticate
+from services.auth import authenticate, burn_password_check
+from services.sessions import end_sessions
+from services.throttle import clear_account, record_failure, seconds_to_wait
 
 bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The user of a login cookie ("id:token"), only while the token is still the user's current one."""
+    user_id, _sep, token = (session_id or "").partition(":")
     try:
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
     except (TypeError, ValueError):
         return None
+    if user is None or not token or not compare_digest(token, user.session_token or ""):
+        return None
+    return user
 
 
 def safe_next(target: str | None) -> str:
@@ -42,14 +51,25 @@ def login():
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(db.session, form.email.data, form.password.data)
+        email, address = form.email.data, request.remote_addr
+        wait = seconds_to_wait(db.session, email, address)
+        if wait:
+            burn_password_check(form.password.data)
+            db.session.rollback()
+            flash(_("Too many failed logins. Wait %(minutes)s minutes and try again.", minutes=-(-wait // 60)), "error")
+            return render_template("auth/login.html", form=form), 429
+        user = authenticate(db.session, email, form.password.data)
         if user is None:
             db.session.rollback()
+            record_failure(db.session, email, address)
+            db.session.commit()
             flash(_("Wrong e-mail or password, or the user is not active."), "error")
         else:
+            clear_account(db.session, email)
             with acting_as(user):
                 db.session.commit()
             login_user(user)
+            session["last_seen"] = int(time.time())
             return redirect(safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 
@@ -57,6 +77,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    """Log out here and everywhere: the user's session token is replaced, so copied cookies stop working."""
+    end_sessions(current_user._get_current_object())
+    db.session.commit()
     logout_user()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))

@@ -9,6 +9,7 @@ from models.audit import AuditEntry
 from models.base import utcnow
 from models.bureau import Bureau
 from models.client import Client, ConsentStatus, ContactRole
+from models.login_attempt import LoginFailure
 from models.outbox import OutboxMessage, OutboxStatus
 from models.package import Package, PackageAssignment, PackageKind, PackagePrice, Permission
 from models.person import (
@@ -81,6 +82,7 @@ __all__ = [
     "ContactRole",
     "CustomerTemplate",
     "InvitationState",
+    "LoginFailure",
     "OutboxMessage",
     "OutboxStatus",
     "Package",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
     from models.package import PackageAssignment, Permission
 
 DEFAULT_INVITATION_DAYS = 14
+
+
+def new_session_token() -> str:
+    """A fresh per-user session token: every login cookie carries it, so a new one ends every other session."""
+    return secrets.token_urlsafe(32)
 
 
 class PersonKind(enum.StrEnum):
@@ -173,6 +179,12 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
     invitation_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_messages.id", ondelete="SET NULL"))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Part of every login cookie (``get_id``); replaced (services/sessions.py) to end the user's sessions.
+    # (Nullable only so that the migration adds it without rebuilding the table; every row has one.)
+    session_token: Mapped[str | None] = mapped_column(String(64), default=new_session_token)
+    # A staff user's lower-cased login e-mail, unique across the installation (ix_users_login_email); NULL for
+    # everyone else. Kept in step by services/sessions.py.
+    login_email: Mapped[str | None] = mapped_column(String(254), index=True, unique=True)
 
     person: Mapped[Person] = relationship(
         back_populates="user", foreign_keys=[person_id], primaryjoin="User.person_id == Person.id"
@@ -183,6 +195,10 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
     invitation_message: Mapped[OutboxMessage | None] = relationship(foreign_keys=[invitation_message_id])
+
+    def get_id(self) -> str:
+        """Flask-Login's id in the session cookie: the row and the current session token."""
+        return f"{self.id}:{self.session_token}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -29,7 +29,7 @@ from models.base import utcnow
 
 AUDITED = (Bureau, Client, CustomerTemplate, Package, PackageAssignment, Permission, Person, User)
 SECRET_FIELDS = {"password_hash", "invitation_nonce"}
-SKIPPED_FIELDS = {"version", "created_at", "last_login_at"}
+SKIPPED_FIELDS = {"version", "created_at", "last_login_at", "session_token", "login_email"}
 
 _actor: contextvars.ContextVar[tuple[int | None, str] | None] = contextvars.ContextVar("audit_actor", default=None)
 

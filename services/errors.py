@@ -38,6 +38,8 @@ CONSTRAINT_MESSAGES = [
     ("reseller_extras", _l("Bank access and user administration are only for bureau users.")),
     ("person_kind_has_login", _l("A person without a user cannot have a login.")),
     ("uq_users_person_id", _l("This person already has a user.")),
+    # Logins are global: the message must not tell which bureau has the address.
+    ("ix_users_login_email", _l("This e-mail address is already used for a staff login. Use another address.")),
     ("uq_packages_bureau_id_code", _l("Another package already has this code.")),
     ("main_has_rank", _l("A main package needs a rank in the hierarchy.")),
     ("price_not_negative", _l("The price cannot be negative.")),
@@ -52,6 +54,7 @@ SQLITE_UNIQUE_COLUMNS = {
     "clients.bureau_id, clients.org_number": "uq_clients_bureau_id_org_number",
     "persons.client_id, persons.email": "uq_persons_client_id_email",
     "users.person_id": "uq_users_person_id",
+    "users.login_email": "ix_users_login_email",
     "packages.bureau_id, packages.code": "uq_packages_bureau_id_code",
     "permissions.bureau_id, permissions.code": "uq_permissions_bureau_id_code",
     "customer_templates.bureau_id, customer_templates.name": "uq_customer_templates_bureau_id_name",
