@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import Flask, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, current_app, flash, has_request_context, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -20,10 +20,13 @@ NO_STORE_PREFIXES = ("/admin", "/login", "/logout", "/invitasjon/", "/samtykke/"
 
 
 def csp_nonce() -> str:
-    """This request's nonce for inline scripts (Flask-Admin's and ours); one per request."""
-    if "csp_nonce" not in g:
-        g.csp_nonce = secrets.token_urlsafe(18)
-    return g.csp_nonce
+    """This request's nonce for inline scripts (Flask-Admin's and ours); one per request.
+
+    Kept in the WSGI environ rather than ``g``: an application context can outlive one request (tests).
+    """
+    if not has_request_context():
+        return secrets.token_urlsafe(18)
+    return request.environ.setdefault("klient.csp_nonce", secrets.token_urlsafe(18))
 
 
 def content_security_policy(nonce: str) -> str:
@@ -52,8 +55,6 @@ def _security_headers(response):
     headers["Referrer-Policy"] = "same-origin"  # the language switch returns to the referring page
     if request.path.startswith(NO_STORE_PREFIXES):
         headers["Cache-Control"] = "no-store"
-    from flask import current_app
-
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     return response
@@ -65,8 +66,6 @@ def _idle_timeout():
         return None
     if not current_user.is_authenticated:
         return None
-    from flask import current_app
-
     now = int(time.time())
     idle_limit = int(current_app.config.get("SESSION_IDLE_MINUTES", 120)) * 60
     last_seen = session.get("last_seen")

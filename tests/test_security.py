@@ -3,7 +3,9 @@ sessions, the password rule and one login per e-mail."""
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 
 import pytest
 
@@ -68,3 +70,110 @@ def test_production_is_silent_about_development(bare_environment, caplog):
     with caplog.at_level(logging.WARNING):
         create_app(MEMORY)
     assert not [r for r in caplog.records if "Development mode" in r.getMessage()]
+
+
+# --- security headers -----------------------------------------------------------------------------
+
+ADMIN_PAGES = ["/admin/", "/admin/clients/", "/admin/persons/", "/admin/users/", "/admin/clients/new/"]
+
+
+def csp_of(response) -> dict[str, str]:
+    policy = response.headers["Content-Security-Policy"]
+    return {part.split(" ", 1)[0]: part.split(" ", 1)[1] if " " in part else "" for part in policy.split("; ")}
+
+
+def test_every_response_has_the_security_headers(client):
+    for path in ["/login", "/invitasjon/not-a-token", "/samtykke/not-a-token", "/static/js/people.js"]:
+        response = client.get(path)
+        csp = csp_of(response)
+        assert csp["frame-ancestors"] == "'none'" and csp["object-src"] == "'none'", path
+        assert csp["base-uri"] == "'none'" and csp["form-action"] == "'self'", path
+        assert "'unsafe-inline'" not in csp["script-src"] and csp["script-src"].startswith("'self' 'nonce-"), path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["X-Frame-Options"] == "DENY", path
+        assert response.headers["Referrer-Policy"] == "same-origin", path
+        assert "Strict-Transport-Security" not in response.headers, path
+        response.close()
+    static = client.get("/static/js/people.js")
+    assert static.headers.get("Cache-Control") != "no-store"
+    static.close()
+    for path in ["/login", "/invitasjon/not-a-token", "/samtykke/not-a-token"]:
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+
+
+def test_hsts_only_behind_https(app, client):
+    app.config["SESSION_COOKIE_SECURE"] = True
+    assert client.get("/login").headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_admin_pages_are_not_stored_and_inline_scripts_carry_this_requests_nonce(login_as, client):
+    login_as("admin")
+    nonces = set()
+    for path in ADMIN_PAGES:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
+        nonce = csp_of(response)["script-src"].split("'nonce-")[1].rstrip("'")
+        nonces.add(nonce)
+        html = response.get_data(as_text=True)
+        inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", html)
+        assert all(f'nonce="{nonce}"' in attributes for attributes in inline), (path, inline)
+        assert not re.search(r"\son[a-z]+\s*=", html), path
+        # Flask-Admin's list and pager keep href="javascript:void(0)" on links that never navigate (not overridden).
+        assert not re.search(r"javascript:(?!void\(0\))", html), path
+    assert len(nonces) == len(ADMIN_PAGES)  # a new nonce per request
+
+
+# --- the upload limit -----------------------------------------------------------------------------
+
+
+class CountingStream:
+    """A 100 MB request body that is never materialised: it counts what is read from it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.position = 0
+        self.read_bytes = 0
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = {0: offset, 1: self.position + offset, 2: self.size + offset}[whence]
+        return self.position
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.size - self.position
+        n = left if n is None or n < 0 else min(n, left)
+        self.position += n
+        self.read_bytes += n
+        return b"x" * n
+
+    def readline(self, n: int = -1) -> bytes:
+        return self.read(min(n, 65536) if n and n > 0 else 65536)
+
+
+def test_an_oversized_upload_is_refused_before_it_is_read(login_as, client):
+    login_as("admin")
+    size = 100 * 1024 * 1024
+    body = CountingStream(size)
+    response = client.post(
+        "/admin/clients/import/",
+        input_stream=body,
+        content_type="multipart/form-data; boundary=xyz",
+        headers={"Content-Length": str(size)},
+    )
+    assert response.status_code == 413
+    assert "Filen er for stor" in response.get_data(as_text=True)
+    assert body.read_bytes == 0
+
+
+def test_upload_limit_is_configurable(app, login_as, client):
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    login_as("admin")
+    response = client.post(
+        "/admin/clients/import/",
+        data={"file": (io.BytesIO(b"a" * 4096), "k.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 413
