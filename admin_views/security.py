@@ -9,7 +9,18 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import Flask, current_app, flash, has_request_context, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -62,6 +73,8 @@ def _security_headers(response):
 
 def _idle_timeout():
     """Log out a user idle for longer than SESSION_IDLE_MINUTES; otherwise note this request as activity."""
+    # The user is read from this request's cookie, never from an application context that outlived a request.
+    g.pop("_login_user", None)
     if request.endpoint in (None, "static") or (request.endpoint or "").endswith(".static"):
         return None
     if not current_user.is_authenticated:
