@@ -60,6 +60,7 @@ def browser(tmp_path):
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages, CSP violations included
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -143,3 +144,85 @@ def test_register_down_keeps_manual_entry(app, live_server, browser, bureau, mak
     query.send_keys("helt ny")
     wait.until(lambda d: "svarer ikke" in d.find_element(By.ID, "registry-status").text)
     assert browser.find_element(By.ID, "name").get_attribute("value") == "Helt Ny Bedrift AS"
+
+
+# --- the UI under the Content-Security-Policy (no inline scripts) -----------------------------------
+
+
+def csp_violations(browser) -> list[str]:
+    return [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if "Content Security Policy" in entry["message"] or "Content-Security-Policy" in entry["message"]
+    ]
+
+
+def test_main_pages_run_without_csp_violations(app, live_server, browser, bureau, make_staff, make_client):
+    customer_id = make_client().id
+    staff = make_staff(bureau, StaffRole.ADMIN)
+    db.session.rollback()
+    browser.get(live_server + "/login")
+    assert csp_violations(browser) == []
+    log_in(browser, live_server, staff)
+    pages = [
+        "/admin/",
+        "/admin/clients/",
+        "/admin/clients/new/",
+        f"/admin/clients/manage/?id={customer_id}",
+        "/admin/persons/",
+        "/admin/users/",
+        "/admin/packages/",
+        "/admin/billing/",
+    ]
+    for path in pages:
+        browser.get(live_server + path)
+        WebDriverWait(browser, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        assert csp_violations(browser) == [], path
+    # jQuery and Bootstrap ran (scripts allowed by 'self' and the nonce): the filter menu opens and adds a filter.
+    browser.get(live_server + "/admin/clients/")
+    filters = browser.find_elements(By.CSS_SELECTOR, "a.filter[data-prevent-default]")
+    assert filters
+    filters[0].find_element(By.XPATH, "../preceding-sibling::a").click()
+    WebDriverWait(browser, 5).until(ec.element_to_be_clickable(filters[0])).click()
+    WebDriverWait(browser, 5).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".filters input, .filters select")
+    )
+    assert csp_violations(browser) == []
+
+
+def test_bulk_action_and_confirm_button_work_under_the_csp(app, live_server, browser, bureau, make_staff, make_client):
+    bulk_id, button_id = make_client().id, make_client().id
+    staff = make_staff(bureau, StaffRole.ADMIN)
+    log_in(browser, live_server, staff)  # ends this test's transaction; each check below ends its own again
+
+    def is_demo(client_id: int) -> bool:
+        db.session.rollback()
+        value = db.session.get(Client, client_id).is_demo
+        db.session.rollback()
+        return value
+
+    wait = WebDriverWait(browser, 10)
+
+    # Bulk action: tick a row, "With selected" → "Mark as demo", accept the confirmation.
+    browser.get(live_server + "/admin/clients/")
+    browser.find_element(By.CSS_SELECTOR, f'input.action-checkbox[value="{bulk_id}"]').click()
+    action = browser.find_element(By.CSS_SELECTOR, 'a[data-model-action="mark_demo"]')
+    action.find_element(By.XPATH, "../preceding-sibling::a").click()
+    wait.until(ec.element_to_be_clickable(action)).click()
+    wait.until(ec.alert_is_present()).accept()
+    wait.until(lambda d: "demo" in d.page_source.lower() and d.execute_script("return document.readyState") == "complete")
+    assert is_demo(bulk_id) is True
+    assert is_demo(button_id) is False
+
+    # Row button with data-confirm: dismissing changes nothing, accepting marks the client.
+    browser.get(live_server + "/admin/clients/")
+    row_button = f'form[action$="/action/"] input[name="rowid"][value="{button_id}"] ~ button[data-confirm]'
+    browser.find_element(By.CSS_SELECTOR, row_button).click()
+    wait.until(ec.alert_is_present()).dismiss()
+    assert is_demo(button_id) is False
+    browser.find_element(By.CSS_SELECTOR, row_button).click()
+    wait.until(ec.alert_is_present()).accept()
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, row_button))
+    assert is_demo(button_id) is True
+    assert csp_violations(browser) == []

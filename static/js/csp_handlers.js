@@ -1,11 +1,11 @@
 // Click behaviour that used to be inline onclick="..." attributes, which the Content-Security-Policy forbids.
 //   data-confirm="question"      ask before the button submits its form (or the link is followed)
 //   data-model-action="name"     run Flask-Admin's bulk action on the checked rows (admin/actions.html)
-//   data-prevent-default         a link that only triggers script (Flask-Admin's filter menu)
+//   data-prevent-default         a link that only triggers script (Flask-Admin's filter menu); so is href="#"
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
-    var target = event.target.closest("[data-confirm], [data-model-action], [data-prevent-default]");
+    var target = event.target.closest('[data-confirm], [data-model-action], [data-prevent-default], a[href="#"]');
     if (!target) {
       return;
     }
@@ -16,7 +16,7 @@
       }
       return;
     }
-    if (target.hasAttribute("data-prevent-default")) {
+    if (!target.hasAttribute("data-confirm")) {
       event.preventDefault();
       return;
     }
