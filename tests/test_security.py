@@ -9,7 +9,8 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from flask_migrate import upgrade
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 import services.auth as services_auth
@@ -21,6 +22,7 @@ from services import invitations, passwords, sessions, throttle
 from services.audit import acting_as
 from services.errors import DomainError, integrity_message
 from tests.conftest import PASSWORD
+from tests.test_migrations import empty_database_url  # noqa: F401  (a fixture)
 
 # --- the SECRET_KEY guard -----------------------------------------------------------------------
 
@@ -553,3 +555,80 @@ def test_customers_and_people_without_staff_role_do_not_take_login_emails(
     staff.person.email = "Kari.Ny@byra.example"
     db.session.commit()
     assert db.session.get(User, staff.id).login_email == "kari.ny@byra.example"
+
+
+# --- the migration's backfill -------------------------------------------------------------------------
+
+
+def test_migration_gives_existing_staff_their_login_email_and_the_older_keeps_a_shared_one(
+    empty_database_url,  # noqa: F811  (the fixture imported above)
+):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True})
+    with app.app_context():
+        try:
+            upgrade(revision="51db0c39fb73")
+            with db.engine.begin() as conn:
+                for n, (org_number, email) in enumerate(
+                    [("974760673", "Kari@Byra.example"), ("923609016", "kari@byra.example ")], start=1
+                ):
+                    conn.execute(
+                        text(
+                            "INSERT INTO bureaus (id, org_number, name, version, created_at)"
+                            " VALUES (:n, :org, :name, 1, CURRENT_TIMESTAMP)"
+                        ),
+                        {"n": n, "org": org_number, "name": f"Byrå {n}"},
+                    )
+                    conn.execute(
+                        text(
+                            "INSERT INTO clients (id, bureau_id, name, is_internal, is_demo, company_lookup_enabled,"
+                            " custom_invoice_email_enabled, version, created_at)"
+                            " VALUES (:n, :n, 'Intern', true, false, false, false, 1, CURRENT_TIMESTAMP)"
+                        ),
+                        {"n": n},
+                    )
+                    conn.execute(
+                        text(
+                            "INSERT INTO persons (id, bureau_id, client_id, kind, first_name, last_name, email,"
+                            " version, created_at) VALUES (:n, :n, :n, 'user', 'Kari', 'N', :email, 1,"
+                            " CURRENT_TIMESTAMP)"
+                        ),
+                        {"n": n, "email": email},
+                    )
+                    conn.execute(
+                        text(
+                            "INSERT INTO users (id, bureau_id, person_id, person_kind, status, staff_role,"
+                            " bank_access, user_admin, version, created_at)"
+                            " VALUES (:n, :n, :n, 'user', 'active', 'admin', false, false, 1, CURRENT_TIMESTAMP)"
+                        ),
+                        {"n": n},
+                    )
+            upgrade()
+            with db.engine.connect() as conn:
+                rows = conn.execute(text("SELECT id, login_email, session_token FROM users ORDER BY id")).all()
+            assert [(row.id, row.login_email) for row in rows] == [(1, "kari@byra.example"), (2, None)]
+            assert all(row.session_token and len(row.session_token) >= 40 for row in rows)
+            assert rows[0].session_token != rows[1].session_token
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_behind_one_trusted_proxy_the_forwarded_address_is_throttled(app):
+    proxied = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "PROXY_FIX_X_FOR": 1,
+        }
+    )
+    try:
+        browser = proxied.test_client()
+        headers = {"X-Forwarded-For": "198.51.100.7, 203.0.113.5"}
+        browser.post("/login", data={"email": "x@byra.example", "password": "wrong password"}, headers=headers)
+        keys = set(db.session.scalars(select(LoginFailure.key)).all())
+        assert keys == {"account:x@byra.example", "address:203.0.113.5"}
+    finally:
+        with proxied.app_context():
+            db.session.remove()
+            db.engine.dispose()
