@@ -58,13 +58,18 @@ def content_security_policy(nonce: str) -> str:
     )
 
 
+def _is_static() -> bool:
+    endpoint = request.endpoint or ""
+    return endpoint == "static" or endpoint.endswith(".static")
+
+
 def _security_headers(response):
     headers = response.headers
     headers["Content-Security-Policy"] = content_security_policy(csp_nonce())
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "same-origin"  # the language switch returns to the referring page
-    if request.path.startswith(NO_STORE_PREFIXES):
+    if request.path.startswith(NO_STORE_PREFIXES) and not _is_static():
         headers["Cache-Control"] = "no-store"
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
@@ -75,7 +80,7 @@ def _idle_timeout():
     """Log out a user idle for longer than SESSION_IDLE_MINUTES; otherwise note this request as activity."""
     # The user is read from this request's cookie, never from an application context that outlived a request.
     g.pop("_login_user", None)
-    if request.endpoint in (None, "static") or (request.endpoint or "").endswith(".static"):
+    if request.endpoint is None or _is_static():
         return None
     if not current_user.is_authenticated:
         return None

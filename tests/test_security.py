@@ -134,6 +134,10 @@ def test_admin_pages_are_not_stored_and_inline_scripts_carry_this_requests_nonce
         # Flask-Admin's list and pager keep href="javascript:void(0)" on links that never navigate (not overridden).
         assert not re.search(r"javascript:(?!void\(0\))", html), path
     assert len(nonces) == len(ADMIN_PAGES)  # a new nonce per request
+    asset = client.get("/admin/static/vendor/jquery.min.js")
+    assert asset.status_code == 200 and asset.headers.get("Cache-Control") != "no-store"
+    assert asset.headers["X-Content-Type-Options"] == "nosniff"
+    asset.close()
 
 
 # --- the upload limit -----------------------------------------------------------------------------
