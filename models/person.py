@@ -112,6 +112,7 @@ class Person(TenantOwned, Versioned, Timestamped, db.Model):
     last_name: Mapped[str] = mapped_column(String(100), nullable=False)
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(30))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     client: Mapped[Client] = relationship(back_populates="persons", foreign_keys=[client_id], overlaps="persons")
     user: Mapped[User | None] = relationship(
@@ -173,6 +174,8 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
     invitation_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_messages.id", ondelete="SET NULL"))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set and cleared together with its person's (services/archive).
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     person: Mapped[Person] = relationship(
         back_populates="user", foreign_keys=[person_id], primaryjoin="User.person_id == Person.id"
