@@ -45,6 +45,8 @@ ARCHIVABLE = (Client, Person, User)
 UNGUARDED_COLUMNS = frozenset({"archived_at", "version", "last_login_at"})
 # An e-mail in these states may already have left (or is leaving): it is history, not something to cancel.
 SENT_STATES = (OutboxStatus.SENT, OutboxStatus.SENDING)
+# Set while "+ Ny kunde" creates the client; an answered consent or a delivered e-mail counts by itself.
+CREATION_FIELDS = frozenset({"contact_person_id", "consent_status", "consent_requested_at", "consent_nonce"})
 
 
 def is_live(model: type) -> ColumnElement[bool]:
@@ -79,12 +81,15 @@ def archived_client(obj: Client | Person | User) -> Client | None:
 # --- history ------------------------------------------------------------------------------------------
 
 
-def _audit_beyond_creation(session: Session, entity: str, entity_id: int) -> int:
-    return session.scalar(
-        select(func.count())
-        .select_from(AuditEntry)
+def _audit_beyond_creation(session: Session, entity: str, entity_id: int) -> bool:
+    """Changes recorded after the record was made (setting up its contact and consent request is part of that)."""
+    updates = session.scalars(
+        select(AuditEntry.changes)
         .where(AuditEntry.entity == entity, AuditEntry.entity_id == entity_id, AuditEntry.action != "create")
+        .order_by(AuditEntry.id)
+        .limit(100)
     )
+    return any(set(changes or {}) - CREATION_FIELDS for changes in updates)
 
 
 def _user_history(session: Session, user: User) -> list[str]:
@@ -239,6 +244,7 @@ def archive(session: Session, obj: Client | Person | User, *, actor: User | None
     """Archive a client, person or user and block the users concerned; returns how many users were blocked."""
     if obj.archived_at is not None:
         return 0
+    policy.check(session, actor, verbs_for(type(obj))[0], obj)
     refusal = archive_refusal(session, obj, actor=actor)
     if refusal is not None:
         raise DomainError(refusal)
