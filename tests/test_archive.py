@@ -354,6 +354,33 @@ def test_catalogue_bulk_delete_works_on_both_databases(app, client, login_as, ma
     assert fresh(Package, unused.id) is None
 
 
+def test_bulk_delete_of_a_package_in_use_is_refused_whole(
+    app, client, login_as, make_package, make_client, make_user, assign
+):
+    login_as("admin")
+    unused, used = make_package(name="Ubrukt"), make_package(name="Brukt")
+    assign(make_user(make_client()), used, date.today() - timedelta(days=60))
+    response = client.post(
+        "/admin/packages/action/", data={"action": "delete", "rowid": [unused.id, used.id]}, follow_redirects=True
+    )
+    assert "gjør den inaktiv" in page(response)
+    assert fresh(Package, unused.id) is not None and db.session.get(Package, used.id) is not None
+    assert db.session.scalar(select(func.count()).select_from(PackageAssignment)) == 1
+
+
+def test_person_confirmation_page_and_delete(app, client, login_as, make_client, make_person, make_user):
+    login_as("admin")
+    customer = make_client(name="Eier AS")
+    loose = make_person(customer, PersonKind.PERSON, first_name="Kortvarig", last_name="Person")
+    active = make_user(customer)
+    confirm = page(client.get(f"/admin/persons/delete-permanently/?id={loose.id}&id={active.person_id}"))
+    assert "Kortvarig Person" in confirm and "Eier AS" in confirm and "invitert eller aktiv" in confirm
+    client.post("/admin/persons/delete-permanently/", data={"id": [loose.id, active.person_id]})
+    assert fresh(Person, loose.id) is not None  # all or nothing: one has history
+    client.post("/admin/persons/delete-permanently/", data={"id": [loose.id]})
+    assert fresh(Person, loose.id) is None and db.session.get(Person, active.person_id) is not None
+
+
 def test_catalogue_bulk_delete_is_for_administrators(app, client, login_as, make_permission):
     login_as("staff")
     kept = make_permission()
