@@ -12,6 +12,7 @@ from extensions import db
 from models import (
     AuditEntry,
     Client,
+    OutboxMessage,
     Package,
     PackageAssignment,
     Permission,
@@ -269,6 +270,52 @@ def test_client_page_buttons_banner_and_restore(app, client, login_as, customer_
     assert "forblir sperret" in page(response)
     assert fresh(Client, customer.id).archived_at is None
     assert db.session.get(User, user.id).status == UserStatus.BLOCKED
+
+
+def test_every_surface_refuses_changes_to_an_archived_client(
+    app, client, login_as, make_client, make_user, make_person
+):
+    admin = login_as("admin")
+    customer = make_client(name="Frosset AS")
+    user = make_user(customer, status=UserStatus.INVITED)
+    contact = make_person(customer, PersonKind.PERSON, email="kontakt@frosset.example")
+    customer.contact_person = contact
+    db.session.commit()
+    archive.archive(db.session, customer, actor=admin)
+    db.session.commit()
+    version = str(fresh(Client, customer.id).version)
+    posts = [
+        (f"/admin/clients/edit/?id={customer.id}", {"name": "Tint AS", "version_check": version}),
+        (
+            f"/admin/clients/people/add/person/?id={customer.id}",
+            {"first_name": "Ny", "last_name": "Person", "email": ""},
+        ),
+        (f"/admin/clients/consent/?id={customer.id}", {"version_check": version}),
+        (f"/admin/clients/switch/custom_invoice_email_enabled/?id={customer.id}", {"version_check": version}),
+        ("/admin/users/action/", {"action": "reactivate", "rowid": [user.id]}),
+        (
+            f"/admin/persons/edit/?id={contact.id}",
+            {
+                "client": str(customer.id),
+                "kind": "person",
+                "first_name": "Endret",
+                "last_name": "X",
+                "version_check": str(contact.version),
+            },
+        ),
+    ]
+    for url, data in posts:
+        response = client.post(url, data=data, follow_redirects=True)
+        assert "er arkivert: gjenopprett" in page(response), url
+    # inviting is refused too (its user was blocked by the archiving)
+    response = client.post("/admin/users/action/", data={"action": "invite", "rowid": [user.id]}, follow_redirects=True)
+    assert "0 invitasjon(er) sendt" in page(response)
+    stored = fresh(Client, customer.id)
+    assert stored.name == "Frosset AS" and not stored.custom_invoice_email_enabled
+    assert len(stored.persons) == 2 and db.session.get(Person, contact.id).first_name != "Endret"
+    stored_user = db.session.get(User, user.id)
+    assert stored_user.status == UserStatus.BLOCKED and stored_user.invitation_nonce is None
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
 
 
 def test_internal_client_page_offers_no_archive(app, client, login_as, bureau):
