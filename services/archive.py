@@ -45,8 +45,11 @@ ARCHIVABLE = (Client, Person, User)
 UNGUARDED_COLUMNS = frozenset({"archived_at", "version", "last_login_at"})
 # An e-mail in these states may already have left (or is leaving): it is history, not something to cancel.
 SENT_STATES = (OutboxStatus.SENT, OutboxStatus.SENDING)
-# Set while "+ Ny kunde" creates the client; an answered consent or a delivered e-mail counts by itself.
-CREATION_FIELDS = frozenset({"contact_person_id", "consent_status", "consent_requested_at", "consent_nonce"})
+# Changes that are no history by themselves: what "+ Ny kunde" sets up right after the insert (an answered consent or
+# a delivered e-mail counts on its own), and archiving or restoring.
+CREATION_FIELDS = frozenset(
+    {"contact_person_id", "consent_status", "consent_requested_at", "consent_nonce", "archived_at"}
+)
 
 
 def is_live(model: type) -> ColumnElement[bool]:
@@ -82,7 +85,7 @@ def archived_client(obj: Client | Person | User) -> Client | None:
 
 
 def _audit_beyond_creation(session: Session, entity: str, entity_id: int) -> bool:
-    """Changes recorded after the record was made (setting up its contact and consent request is part of that)."""
+    """Changes recorded after the record was made, other than ``CREATION_FIELDS``."""
     updates = session.scalars(
         select(AuditEntry.changes)
         .where(AuditEntry.entity == entity, AuditEntry.entity_id == entity_id, AuditEntry.action != "create")
@@ -304,10 +307,7 @@ def delete_permanently(session: Session, obj: Client | Person | User, *, actor: 
         # E-mails that never left die with the client (one already sent would have counted as history).
         for message in session.scalars(select(OutboxMessage).where(OutboxMessage.client_id == obj.id)):
             session.delete(message)
-        if obj.contact_person_id is not None:
-            obj.contact_person = None
-            session.flush()
-        session.delete(obj)
+        session.delete(obj)  # its people go with it (the ORM clears the contact person first)
     else:
         person = _person(obj)
         if person.user is not None:
