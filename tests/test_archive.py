@@ -261,7 +261,7 @@ def test_client_page_buttons_banner_and_restore(app, client, login_as, customer_
     overview = page(client.get(f"/admin/clients/manage/?id={customer.id}"))
     assert f"/admin/clients/archive/{customer.id}/archive/" in overview and "archived-banner" not in overview
     response = client.post(f"/admin/clients/archive/{customer.id}/archive/", follow_redirects=True)
-    assert "archived-banner" in page(response)
+    assert "archived-banner" in page(response) and ">arkivert</span>" in page(response)
     assert f"/admin/clients/archive/{customer.id}/restore/" in page(response)
     assert fresh(Client, customer.id).archived_at is not None
     # a change on the archived client's page is refused with the reason, and nothing changes
