@@ -50,15 +50,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from admin_views.auth import bp as auth_bp
     from admin_views.auth import safe_next
     from admin_views.consent import bp as consent_bp
+    from admin_views.errors import register_error_pages
     from admin_views.invitation import bp as invitation_bp
     from admin_views.security import init_security
     from cli import register_cli
+    from services.archive import register_archive_guard
     from services.audit import register_audit
     from services.sessions import register_sessions
 
     register_audit(db)
     register_sessions()
     init_security(app)
+    register_archive_guard()
+    register_error_pages(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(consent_bp)
     app.register_blueprint(invitation_bp)

@@ -15,7 +15,7 @@ from admin_views.base import SecureModelView, TenantAjaxLoader, UserAjaxLoader
 from admin_views.labels import COUNTRY, LANGUAGE, PACKAGE_KIND, choices, formatter
 from extensions import db
 from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, Permission, User
-from services.packages import check_assignment, check_package, holders_today
+from services.packages import check_assignment, check_package, check_package_deletable, holders_today
 
 
 class AdminEditsView(SecureModelView):
@@ -76,6 +76,9 @@ class PackageView(AdminEditsView):
 
     def on_model_change(self, form, model: Package, is_created: bool) -> None:
         check_package(db.session, model)
+
+    def on_model_delete(self, model: Package) -> None:
+        check_package_deletable(db.session, model)
 
     def get_list(self, *args, **kwargs):
         """The page's packages, with how many clients and users hold each today (one grouped query)."""

@@ -149,6 +149,7 @@ class ClientPageMixin:
             switches=SWITCHES,
             history=self.history_for(client),
             registry_status=REGISTRY_STATUS,
+            **self.archive_flags(client),
             **(self.people_context(client) if tab == "people" else {}),
             **(packages_context(client) if tab == "packages" else {}),
         )

@@ -12,6 +12,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms.validators import Optional, ValidationError
 
+from admin_views.archive import ArchiveMixin
 from admin_views.base import SecureModelView, TenantAjaxLoader, per_request
 from admin_views.client_page import ClientPageMixin
 from admin_views.grant_access import grant_access_action
@@ -43,7 +44,7 @@ def _name_with_badges(view, context, model, name):
     return Markup("{}{}").format(model.name, Markup("").join(badges))
 
 
-class ClientView(ClientPageMixin, PeopleTabMixin, PersonImportMixin, SecureModelView):
+class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixin, SecureModelView):
     column_list = (
         Client.name,
         Client.org_number,
@@ -168,10 +169,6 @@ class ClientView(ClientPageMixin, PeopleTabMixin, PersonImportMixin, SecureModel
             raise DomainError(_("The internal client cannot be a demo client."))
         if model.contact_person is not None and model.contact_person.client_id not in (None, model.id):
             raise DomainError(_("The contact person must be one of this client's people."))
-
-    def on_model_delete(self, model: Client) -> None:
-        if model.is_internal:
-            raise DomainError(_("The internal client cannot be deleted: it holds the bureau's staff."))
 
     @action(
         "mark_demo",

@@ -23,6 +23,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from wtforms import PasswordField
 from wtforms.validators import Length, Optional
 
+from admin_views.archive import ArchiveMixin
 from admin_views.base import SecureModelView, TenantAjaxLoader, UserAjaxLoader, per_request
 from admin_views.grant_access import GrantPackageMixin
 from admin_views.labels import (
@@ -84,7 +85,7 @@ PERSON_LABELS = {
 }
 
 
-class PersonView(SecureModelView):
+class PersonView(ArchiveMixin, SecureModelView):
     column_list = (
         "client.name",
         Person.kind,
@@ -228,7 +229,7 @@ def _package_options():
     ]
 
 
-class UserView(GrantPackageMixin, SecureModelView):
+class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
     column_list = (
         "person.first_name",
         "person.last_name",

@@ -16,8 +16,9 @@ from extensions import db
 from forms.base import TranslatedForm
 from forms.people import AccessForm, AddPeopleForm
 from models import Client, Package, PackageKind, Permission, Person, PersonKind, User
+from services.archive import archive
 from services.errors import DomainError
-from services.people import NewPerson, add_person, change_access, current_assignments, delete_person, remove_access
+from services.people import NewPerson, add_person, change_access, current_assignments, remove_access
 
 KIND_ORDER = [
     PersonKind.RESELLER_USER,
@@ -26,7 +27,7 @@ KIND_ORDER = [
     PersonKind.USER_WITHOUT_PACKAGES,
     PersonKind.PERSON,
 ]
-ROW_OPERATIONS = ("remove_access", "deactivate", "reactivate", "delete", "invite")
+ROW_OPERATIONS = ("remove_access", "deactivate", "reactivate", "archive", "invite")
 
 
 def _catalogue(bureau_id: int) -> tuple[list[Package], list[Package], list[Permission]]:
@@ -68,7 +69,8 @@ class PeopleTabMixin:
         today = date.today()
         groups = {kind: [] for kind in KIND_ORDER}
         for person in sorted(client.persons, key=lambda p: (p.last_name.lower(), p.first_name.lower())):
-            groups[person.kind].append(person)
+            if person.archived_at is None:  # archived people show under the persons grid's "Archived" filter
+                groups[person.kind].append(person)
         packages = {
             person.id: [a.package for a in current_assignments(person.user, today)]
             for person in client.persons
@@ -248,9 +250,9 @@ class PeopleTabMixin:
 
     def _run_operation(self, person: Person, operation: str) -> str:
         user = person.user
-        if operation == "delete":
-            delete_person(db.session, person)
-            return _("%(name)s is deleted.")
+        if operation == "archive":  # deleting for good only through the persons grid's confirmation page
+            archive(db.session, person, actor=current_user._get_current_object())
+            return _("%(name)s is archived; the history is kept.")
         if user is None:
             raise DomainError(_("%(name)s has no user.", name=person.full_name))
         if operation == "remove_access":

@@ -109,6 +109,8 @@ class Client(TenantOwned, Versioned, Timestamped, db.Model):
     # What the register said at the last refresh, for the warnings on the client page.
     registry_status: Mapped[str | None] = mapped_column(String(30))
     registry_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Archived: hidden from grids and pickers, history kept, org number still reserved (services/archive).
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     bureau: Mapped[Bureau] = relationship()
     template: Mapped[CustomerTemplate | None] = relationship()

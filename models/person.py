@@ -118,6 +118,7 @@ class Person(TenantOwned, Versioned, Timestamped, db.Model):
     last_name: Mapped[str] = mapped_column(String(100), nullable=False)
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(30))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     client: Mapped[Client] = relationship(back_populates="persons", foreign_keys=[client_id], overlaps="persons")
     user: Mapped[User | None] = relationship(
@@ -185,6 +186,8 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
     # A staff user's lower-cased login e-mail, unique across the installation (ix_users_login_email); NULL for
     # everyone else. Kept in step by services/sessions.py.
     login_email: Mapped[str | None] = mapped_column(String(254), index=True, unique=True)
+    # Set and cleared together with its person's (services/archive).
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     person: Mapped[Person] = relationship(
         back_populates="user", foreign_keys=[person_id], primaryjoin="User.person_id == Person.id"

@@ -43,7 +43,12 @@ class DuplicateOrgNumber(DomainError):
     """The bureau already has a client with this org number; ``existing`` is that client."""
 
     def __init__(self, existing: Client) -> None:
-        super().__init__(_("Another client in this bureau already has this organisation number:"))
+        if existing.archived_at is not None:  # an archived client keeps its number reserved
+            super().__init__(
+                _("An archived client in this bureau has this organisation number (restore it to use it again):")
+            )
+        else:
+            super().__init__(_("Another client in this bureau already has this organisation number:"))
         self.existing = existing
 
 

@@ -171,3 +171,16 @@ def holders_today(session: Session, package_ids: list[int], today: date | None =
         .group_by(PackageAssignment.package_id)
     )
     return {package_id: (clients, users) for package_id, clients, users in rows}
+
+
+def check_package_deletable(session: Session, package: Package) -> None:
+    """A package that was ever assigned is part of the billing history: it is made inactive, never deleted."""
+    with session.no_autoflush:
+        used = session.scalar(select(PackageAssignment.id).where(PackageAssignment.package_id == package.id).limit(1))
+    if used is not None:
+        raise DomainError(
+            _(
+                "The package %(name)s has been assigned to users: make it inactive instead of deleting it.",
+                name=package.name,
+            )
+        )

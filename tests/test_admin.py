@@ -92,7 +92,10 @@ def test_other_bureaus_records_answer_404(login_as, client, make_bureau, make_cl
             response = client.get(f"/admin/{grid}/{view}/?id={record.id}")
             assert response.status_code == 404, (grid, view)
         response = client.post(f"/admin/{grid}/delete/", data={"id": record.id})
-        assert response.status_code == 404
+        # Clients and persons have no generic delete any more (archive instead): the URL only redirects.
+        assert response.status_code == (404 if grid == "packages" else 302)
+        db.session.expire_all()
+        assert db.session.get(type(record), record.id) is not None
     assert "Hemmelig AS" not in page(client.get("/admin/clients/"))
     assert "Hemmelig AS" not in page(client.get("/admin/clients/?search=Hemmelig"))
     # an action with a foreign id changes nothing
@@ -146,15 +149,20 @@ def test_create_edit_delete_client_with_history(login_as, client):
     details = page(client.get(f"/admin/clients/details/?id={created.id}"))
     assert "Omdøpt AS" in details and "Historikk" in details and "Ny Kunde AS" in details
 
+    # The generic delete is gone; a client with history is archived and keeps it.
     response = client.post("/admin/clients/delete/", data={"id": created.id, "url": "/admin/clients/"})
     assert response.status_code == 302
-    assert db.session.get(Client, created.id) is None
+    db.session.expire_all()
+    assert db.session.get(Client, created.id).archived_at is None
+    client.post("/admin/clients/action/", data={"action": "archive", "rowid": [created.id]})
+    db.session.expire_all()
+    assert db.session.get(Client, created.id).archived_at is not None
     actions = db.session.scalars(
         select(AuditEntry.action)
         .where(AuditEntry.entity == "clients", AuditEntry.entity_id == created.id)
         .order_by(AuditEntry.id)
     ).all()
-    assert actions[0] == "create" and actions[-1] == "delete" and "update" in actions
+    assert actions[0] == "create" and "delete" not in actions and "update" in actions
 
 
 @pytest.mark.parametrize(
@@ -220,12 +228,17 @@ def test_mark_demo_action(login_as, client, make_client):
     assert first.is_demo and second.is_demo
 
 
-def test_internal_client_cannot_be_deleted(login_as, client, bureau):
+def test_internal_client_cannot_be_deleted_or_archived(login_as, client, bureau):
     login_as("admin")
     internal = db.session.scalar(select(Client).where(Client.bureau_id == bureau.id, Client.is_internal.is_(True)))
-    response = client.post("/admin/clients/delete/", data={"id": internal.id}, follow_redirects=True)
-    assert "internklienten kan ikke slettes" in page(response).lower()
-    assert db.session.get(Client, internal.id) is not None
+    client.post("/admin/clients/delete/", data={"id": internal.id}, follow_redirects=True)
+    response = client.post(
+        "/admin/clients/action/", data={"action": "archive", "rowid": [internal.id]}, follow_redirects=True
+    )
+    assert "internklienten kan ikke arkiveres" in page(response).lower()
+    db.session.expire_all()
+    internal = db.session.get(Client, internal.id)
+    assert internal is not None and internal.archived_at is None
 
 
 def test_person_with_duplicate_email_refused(login_as, client, make_client, make_person):

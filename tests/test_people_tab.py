@@ -179,31 +179,32 @@ def test_change_access_ends_old_package_yesterday(login_as, client, make_client,
     ]
 
 
-def test_row_actions_remove_access_and_delete(login_as, client, make_client, make_user, make_person, catalogue, assign):
+def test_row_actions_remove_access_and_archive(login_as, client, make_client, make_user, catalogue, assign):
     login_as("staff")
     customer = make_client()
     user = make_user(customer)
     assign(user, catalogue["crm"], date.today() - timedelta(days=3))
-    person_id = user.person.id
+    person_id, user_id = user.person.id, user.id
     base = f"/admin/clients/people/{person_id}"
     client.post(f"{base}/remove_access/?id={customer.id}")
     db.session.expire_all()
     assert all(a.valid_to is not None for a in user.assignments)
-    contact = make_person(customer, PersonKind.PERSON)
-    customer.contact_person = contact
-    db.session.commit()
-    refused = client.post(f"/admin/clients/people/{contact.id}/delete/?id={customer.id}", follow_redirects=True)
-    assert "kontaktperson" in page(refused)
-    assert db.session.get(Person, contact.id) is not None
-    client.post(f"{base}/delete/?id={customer.id}")
+    # The row's "delete" is gone: it archives (hard delete only through the persons grid's confirmation page).
+    assert client.post(f"{base}/delete/?id={customer.id}").status_code == 404
+    archived = client.post(f"{base}/archive/?id={customer.id}", follow_redirects=True)
+    assert "arkivert" in page(archived)
     db.session.expire_all()
-    assert db.session.get(Person, person_id) is None
+    person = db.session.get(Person, person_id)
+    assert person is not None and person.archived_at is not None
+    assert person.user.status == UserStatus.BLOCKED and person.user.archived_at is not None
+    assert len(db.session.get(User, user_id).assignments) == 1
+    assert f'data-person="{person_id}"' not in page(client.get(f"/admin/clients/manage/?id={customer.id}&tab=people"))
 
 
 def test_people_of_another_client_answer_404(login_as, client, make_client, make_person):
     login_as("staff")
     mine, other = make_client(), make_client()
     stranger = make_person(other, PersonKind.PERSON)
-    assert client.post(f"/admin/clients/people/{stranger.id}/delete/?id={mine.id}").status_code == 404
+    assert client.post(f"/admin/clients/people/{stranger.id}/archive/?id={mine.id}").status_code == 404
     assert client.get(f"/admin/clients/people/{stranger.id}/access/?id={mine.id}").status_code == 404
     assert client.get(f"/admin/clients/people/add/nonsense/?id={mine.id}").status_code == 404
