@@ -20,10 +20,9 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
-from wtforms import PasswordField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 
-from admin_views.base import SecureModelView, TenantAjaxLoader, UserAjaxLoader, per_request
+from admin_views.base import SecureModelView, per_request
 from admin_views.grant_access import GrantPackageMixin
 from admin_views.labels import (
     INVITATION_STATE,
@@ -42,17 +41,16 @@ from models import (
     OutboxMessage,
     Package,
     PackageAssignment,
-    Permission,
     Person,
     PersonKind,
-    StaffRole,
     User,
     UserStatus,
     utcnow,
 )
+from services import policy
 from services.errors import DomainError
 from services.invitations import InvitationReport, deactivate, invite_many, reactivate
-from services.people import check_person, check_user
+from services.users import update_person, update_user
 
 
 def _effective_status(user: User | None) -> object:
@@ -84,7 +82,19 @@ PERSON_LABELS = {
 }
 
 
+def _actor() -> User:
+    return current_user._get_current_object()
+
+
+def _form_changes(view: SecureModelView, form) -> dict:
+    """What the form posts, by field name (the lock and CSRF fields left out)."""
+    return {name: field.data for name, field in form._fields.items() if name not in view.populate_skip}
+
+
 class PersonView(SecureModelView):
+    """People are added on the client page's Personer tab; here only names, e-mail and phone are edited."""
+
+    can_create = False
     column_list = (
         "client.name",
         Person.kind,
@@ -115,12 +125,8 @@ class PersonView(SecureModelView):
         Person.email,
     )
     column_details_exclude_list = ("version", "bureau", "user")
-    form_columns = ("client", "kind", "first_name", "last_name", "email", "phone")
-    form_selects = {"kind": PERSON_KIND}
+    form_columns = ("first_name", "last_name", "email", "phone")
     form_args = {"email": {"validators": [Optional(), EmailAddress()]}}
-    form_ajax_refs = {
-        "client": TenantAjaxLoader("client", Client, fields=["name", "org_number"]),
-    }
 
     def get_query(self):
         return self.tenant_filter(
@@ -130,8 +136,9 @@ class PersonView(SecureModelView):
     def get_count_query(self):
         return self.tenant_filter(super(SecureModelView, self).get_count_query())
 
-    def on_model_change(self, form, model: Person, is_created: bool) -> None:
-        check_person(db.session, model)
+    def populate(self, form, model: Person) -> None:
+        """Every changed field asks the policy, compared with the stored row (``services.users``)."""
+        update_person(db.session, model, _form_changes(self, form), actor=_actor())
 
     def on_model_delete(self, model: Person) -> None:
         from services.people import check_person_deletable
@@ -144,7 +151,7 @@ class PersonView(SecureModelView):
         _l("Send an invitation e-mail to the selected people? Older links stop working."),
     )
     def action_invite(self, ids: list[str]) -> None:
-        report = invite_many(db.session, self.selected(ids))
+        report = invite_many(db.session, self.selected(ids), actor=_actor())
         db.session.commit()
         flash_invitation_report(report)
 
@@ -229,6 +236,10 @@ def _package_options():
 
 
 class UserView(GrantPackageMixin, SecureModelView):
+    """Users are created on the Personer tab and become active by accepting the invitation; status changes only
+    through the invite / deactivate / reactivate actions. The form keeps what has no flow of its own."""
+
+    can_create = False
     column_list = (
         "person.first_name",
         "person.last_name",
@@ -295,36 +306,9 @@ class UserView(GrantPackageMixin, SecureModelView):
         FilterEqual(User.reseller_role, _l("Bureau role"), options=choices(RESELLER_ROLE)),
     )
     column_details_exclude_list = ("version", "bureau", "password_hash", "assignments", "invitation_nonce")
-    form_columns = (
-        "person",
-        "status",
-        "end_date",
-        "reseller_role",
-        "employee",
-        "bank_access",
-        "user_admin",
-        "permissions",
-        "staff_role",
-    )
-    form_selects = {"status": USER_STATUS, "reseller_role": RESELLER_ROLE, "staff_role": STAFF_ROLE}
-    form_extra_fields = {
-        "new_password": PasswordField(_l("New password"), validators=[Optional(), Length(min=10, max=200)])
-    }
-    form_ajax_refs = {
-        "person": TenantAjaxLoader(
-            "person",
-            Person,
-            fields=["first_name", "last_name", "email"],
-            criteria=[Person.kind != PersonKind.PERSON],
-        ),
-        "employee": UserAjaxLoader(
-            "employee",
-            User,
-            fields=["id"],
-            criteria=[User.staff_role.is_not(None)],
-        ),
-        "permissions": TenantAjaxLoader("permissions", Permission, fields=["code", "name"]),
-    }
+    form_columns = ("end_date", "reseller_role", "bank_access", "user_admin", "staff_role")
+    form_selects = {"reseller_role": RESELLER_ROLE, "staff_role": STAFF_ROLE}
+    RESELLER_FIELDS = ("reseller_role", "bank_access", "user_admin")
 
     def get_query(self):
         return self.tenant_filter(
@@ -340,26 +324,22 @@ class UserView(GrantPackageMixin, SecureModelView):
     def get_count_query(self):
         return self.tenant_filter(super(SecureModelView, self).get_count_query())
 
-    populate_skip = SecureModelView.populate_skip | {"new_password"}
+    def edit_form(self, obj: User | None = None):
+        """The staff role only for administrators; the bureau-user fields only for bureau users."""
+        form = super().edit_form(obj)
+        if not policy.is_admin(db.session, _actor()):
+            del form.staff_role
+        if obj is not None and obj.person_kind is not PersonKind.RESELLER_USER:
+            for name in self.RESELLER_FIELDS:
+                del form[name]
+        return form
 
-    def populate(self, form, model) -> None:
-        super().populate(form, model)
-        password = form.new_password.data if "new_password" in form else None
-        if password:
-            if not current_user.is_bureau_admin:
-                raise DomainError(_("Only a bureau administrator can set passwords."))
-            model.set_password(password)
+    def populate(self, form, model: User) -> None:
+        """Every changed field asks the policy, compared with the stored row (``services.users``)."""
+        update_user(db.session, model, _form_changes(self, form), actor=_actor())
 
-    def on_model_change(self, form, model: User, is_created: bool) -> None:
-        if (
-            model.staff_role is not None
-            and not current_user.is_bureau_admin
-            and (is_created or form.staff_role.object_data != model.staff_role)
-        ):
-            raise DomainError(_("Only a bureau administrator can manage staff."))
-        check_user(db.session, model, today=date.today())
-        if model.id == current_user.id and model.staff_role != StaffRole.ADMIN and current_user.is_bureau_admin:
-            raise DomainError(_("You cannot take the administrator role from yourself."))
+    def on_model_delete(self, model: User) -> None:
+        policy.check(db.session, _actor(), policy.Verb.USER_CHANGE_STATUS, model)
 
     # --- bulk actions -------------------------------------------------------------------------
     @action(
@@ -368,7 +348,7 @@ class UserView(GrantPackageMixin, SecureModelView):
         _l("Send an invitation e-mail to the selected users? Older links stop working."),
     )
     def action_invite(self, ids: list[str]) -> None:
-        report = invite_many(db.session, self.selected(ids))
+        report = invite_many(db.session, self.selected(ids), actor=_actor())
         db.session.commit()
         flash_invitation_report(report)
 

@@ -32,6 +32,7 @@ from models.person import invitation_lifetime
 from services.consent import EMAIL_LOCALE
 from services.errors import DomainError
 from services.outbox import enqueue_email, public_url
+from services.policy import PolicyError, Verb, accepting_invitation, check
 
 SALT = "user-invitation"
 MIN_PASSWORD_LENGTH = 10
@@ -89,6 +90,17 @@ def check_invitable(user: User, today: date) -> None:
         raise DomainError(_l("%(name)s is already active and needs no invitation.", name=_name(user)))
 
 
+def check_invitable_target(target: User | Person, today: date) -> None:
+    """The one home of "can this be invited": a user, or a person through their user; DomainError says why not."""
+    if isinstance(target, Person):
+        if target.kind is PersonKind.PERSON:
+            raise DomainError(_l("%(name)s is a person without user and cannot be invited.", name=target.full_name))
+        if target.user is None:
+            raise DomainError(_l("%(name)s has no user yet: create the user first.", name=target.full_name))
+        target = target.user
+    check_invitable(target, today)
+
+
 def invitation_url(user: User) -> str:
     """The public link in the invitation e-mail, built from PUBLIC_BASE_URL; valid while the nonce is unchanged."""
     if not user.invitation_nonce:
@@ -97,8 +109,12 @@ def invitation_url(user: User) -> str:
     return public_url("invitation.accept", token=token)
 
 
-def invite_user(session: Session, user: User, *, today: date | None = None) -> OutboxMessage:
-    """Send (or re-send) the invitation: a new link by e-mail, older links stop working. Only flushes."""
+def invite_user(session: Session, user: User, *, today: date | None = None, actor: User | None = None) -> OutboxMessage:
+    """Send (or re-send) the invitation: a new link by e-mail, older links stop working. Only flushes.
+
+    ``actor`` is the staff member sending it (the policy decides), None for the system.
+    """
+    check(session, actor, Verb.USER_INVITE, user)
     check_invitable(user, today or date.today())
     person = user.person
     client = person.client
@@ -131,26 +147,28 @@ def invite_user(session: Session, user: User, *, today: date | None = None) -> O
     return message
 
 
-def invite_person(session: Session, person: Person, *, today: date | None = None) -> OutboxMessage:
+def invite_person(
+    session: Session, person: Person, *, today: date | None = None, actor: User | None = None
+) -> OutboxMessage:
     """Invite the user of a person (the people grid); a person without user is refused with the reason."""
-    if person.kind is PersonKind.PERSON:
-        raise DomainError(_l("%(name)s is a person without user and cannot be invited.", name=person.full_name))
-    if person.user is None:
-        raise DomainError(_l("%(name)s has no user yet: create the user first.", name=person.full_name))
-    return invite_user(session, person.user, today=today)
+    check_invitable_target(person, today or date.today())
+    return invite_user(session, person.user, today=today, actor=actor)
 
 
-def invite_many(session: Session, targets: Iterable[User | Person], *, today: date | None = None) -> InvitationReport:
-    """Invite each user (or person's user) on its own: one refusal never stops or half-saves the others."""
+def invite_many(
+    session: Session, targets: Iterable[User | Person], *, today: date | None = None, actor: User | None = None
+) -> InvitationReport:
+    """Invite each user (or person's user) on its own, as the policy allows: one refusal never stops or
+    half-saves the others."""
     today = today or date.today()
     report = InvitationReport()
     for target in targets:
         try:
             with session.begin_nested():
                 if isinstance(target, Person):
-                    invite_person(session, target, today=today)
+                    invite_person(session, target, today=today, actor=actor)
                 else:
-                    invite_user(session, target, today=today)
+                    invite_user(session, target, today=today, actor=actor)
         except DomainError as exc:
             report.refused.append((target, str(exc)))
         else:
@@ -207,7 +225,8 @@ def accept_invitation(
     user.accepted_at = utcnow()
     user.blocked_at = None
     user.invitation_nonce = None
-    session.flush()
+    with accepting_invitation():
+        session.flush()
     return link
 
 
@@ -234,19 +253,19 @@ def _has_login(user: User) -> bool:
     return bool(user.accepted_at or user.password_hash or user.person_kind is PersonKind.RESELLER_USER)
 
 
-def _check_actor(users: list[User], actor: User | None) -> None:
-    if actor is None:
-        return
-    if any(user.id == actor.id for user in users):
-        raise DomainError(_l("You cannot deactivate or reactivate yourself."))
-    if not actor.is_bureau_admin and any(user.is_staff for user in users):
-        raise DomainError(_l("Only a bureau administrator can manage staff."))
+def _check_actor(session: Session, users: list[User], actor: User | None) -> None:
+    """The policy per user; the first refusal names the user and stops the whole change."""
+    for user in users:
+        try:
+            check(session, actor, Verb.USER_CHANGE_STATUS, user)
+        except PolicyError as exc:
+            raise PolicyError(_l("%(person)s: %(reason)s", person=_name(user), reason=str(exc))) from None
 
 
 def deactivate(session: Session, users: Iterable[User], *, actor: User | None = None) -> int:
     """Block the users (their open invitation links stop working); how many changed. All or nothing."""
     users = list(users)
-    _check_actor(users, actor)
+    _check_actor(session, users, actor)
     changed = [user for user in users if user.status != UserStatus.BLOCKED]
     for user in changed:
         _block(user)
@@ -261,7 +280,7 @@ def reactivate(session: Session, users: Iterable[User], *, today: date | None = 
     """
     users = list(users)
     today = today or date.today()
-    _check_actor(users, actor)
+    _check_actor(session, users, actor)
     expired = [user for user in users if user.is_past_end_date(today)]
     if expired:
         raise DomainError(

@@ -81,13 +81,20 @@ def _holds_package_on(session: Session, user: User, package: Package, valid_from
         )
 
 
-def _grant_one(session: Session, bureau_id: int, user: User, package: Package, valid_from: date) -> GrantOutcome:
+def _grant_one(
+    session: Session, bureau_id: int, user: User, package: Package, valid_from: date, actor: User | None
+) -> GrantOutcome:
+    from services.policy import Verb, refusal
+
     if user.bureau_id != bureau_id:
         return GrantOutcome(user, False, str(_("The package or the user belongs to another bureau.")))
     if user.person_kind not in KINDS_WITH_PACKAGES:
         return GrantOutcome(
             user, False, str(_("Only users with access packages (internal or external) can hold packages."))
         )
+    reason = refusal(session, actor, Verb.USER_CHANGE_ACCESS, user)
+    if reason is not None:
+        return GrantOutcome(user, False, reason)
     if user.end_date is not None and user.end_date < valid_from:
         return GrantOutcome(user, False, str(_("The user's end date is before the start date.")))
     if _holds_package_on(session, user, package, valid_from):
@@ -110,7 +117,13 @@ def _grant_one(session: Session, bureau_id: int, user: User, package: Package, v
 
 
 def grant_package(
-    session: Session, bureau_id: int, users: Iterable[User], package: Package | None, valid_from: date | None
+    session: Session,
+    bureau_id: int,
+    users: Iterable[User],
+    package: Package | None,
+    valid_from: date | None,
+    *,
+    actor: User | None = None,
 ) -> list[GrantOutcome]:
     """Give ``package`` from ``valid_from`` to each user that may hold it; one outcome per user. Only flushes.
 
@@ -125,7 +138,7 @@ def grant_package(
         raise DomainError(_("The package %(package)s is no longer active.", package=str(package)))
     if valid_from is None:
         raise DomainError(_("Choose the start date."))
-    return [_grant_one(session, bureau_id, user, package, valid_from) for user in users]
+    return [_grant_one(session, bureau_id, user, package, valid_from, actor) for user in users]
 
 
 def _held_today(today: date):
