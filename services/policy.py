@@ -311,7 +311,8 @@ def _check_activation(session: Session, actor_id: int | None) -> None:
             continue
         if _changed(obj, "password_hash") and obj.id != actor_id and obj.password_hash is not None:
             raise PolicyError(str(REFUSALS["password"]))
-        if obj.status != UserStatus.ACTIVE or obj.person_kind is PersonKind.RESELLER_USER:
+        kind = obj.person.kind if obj.person is not None else obj.person_kind  # person_kind syncs during flush
+        if obj.status != UserStatus.ACTIVE or kind is PersonKind.RESELLER_USER:
             continue
         if obj in session.new:
             raise PolicyError(str(REFUSALS["activation"]))
