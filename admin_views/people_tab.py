@@ -127,6 +127,7 @@ class PeopleTabMixin:
         rows = self._rows()
         if form.validate_on_submit():
             try:
+                policy.check(db.session, _actor(), Verb.CLIENT_ADD_PEOPLE, client)
                 people = self._add_all(client, person_kind, form, rows)
                 invited = self._invite_new(people) if form.invite.data else 0
                 db.session.commit()
