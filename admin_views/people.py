@@ -50,6 +50,8 @@ from models import (
 from services import policy
 from services.errors import DomainError
 from services.invitations import InvitationReport, deactivate, invite_many, reactivate
+from services.links import LinkKind, link_lifetime
+from services.packages import held_between_clause
 from services.users import update_person, update_user
 
 
@@ -174,7 +176,7 @@ class EffectiveStatusFilter(BaseSQLAFilter):
 
 def _invitation(view, context, model: User, name: str):
     """The invitation column: state, and when it got there (sent, delivered to the mail server, accepted)."""
-    state = model.invitation_state(utcnow())
+    state = model.invitation_state(utcnow(), link_lifetime(LinkKind.INVITATION))
     if state is InvitationState.DELIVERED:
         when = model.invitation_message.sent_at
     elif state is InvitationState.ACCEPTED:
@@ -214,8 +216,7 @@ class HoldsPackageFilter(BaseSQLAFilter):
             exists().where(
                 PackageAssignment.user_id == User.id,
                 PackageAssignment.package_id == int(value),
-                PackageAssignment.valid_from <= today,
-                or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
+                held_between_clause(today),
             )
         )
 

@@ -25,6 +25,7 @@ from models import (
 )
 from services.access import NOT_AN_EMPLOYEE, check_employee, is_employee
 from services.errors import DomainError
+from services.packages import held_on
 
 LOGIN_KINDS_NEEDING_EMAIL = {
     PersonKind.USER,
@@ -233,7 +234,8 @@ def add_person(session: Session, client: Client, data: NewPerson, *, today: date
 
 
 def current_assignments(user: User, today: date) -> list[PackageAssignment]:
-    return [a for a in user.assignments if a.valid_from <= today and (a.valid_to is None or a.valid_to >= today)]
+    """The user's assignments held today (``services.packages.held_on``)."""
+    return held_on(user.assignments, today)
 
 
 def change_access(
