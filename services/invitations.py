@@ -28,9 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OutboxMessage, Person, PersonKind, User, UserStatus, utcnow
-from models.person import invitation_lifetime
 from services.consent import EMAIL_LOCALE
 from services.errors import DomainError
+from services.links import LinkKind, link_lifetime
 from services.outbox import enqueue_email, public_url
 from services.policy import PolicyError, Verb, accepting_invitation, check
 
@@ -128,7 +128,7 @@ def invite_user(session: Session, user: User, *, today: date | None = None, acto
             "client": client,
             "bureau": client.bureau,
             "url": invitation_url(user),
-            "days": invitation_lifetime().days,
+            "days": link_lifetime(LinkKind.INVITATION).days,
         }
         subject = _("Invitation to %(company)s in the accounting suite", company=client.name)
         text = render_template("email/invitation.txt", **context)
@@ -179,7 +179,7 @@ def invite_many(
 def resolve_invitation(session: Session, token: str, *, today: date | None = None) -> ResolvedInvitation:
     """What an invitation link points at, and whether it can still be used."""
     try:
-        data = _serializer().loads(token, max_age=int(invitation_lifetime().total_seconds()))
+        data = _serializer().loads(token, max_age=int(link_lifetime(LinkKind.INVITATION).total_seconds()))
     except SignatureExpired:
         return ResolvedInvitation(InvitationLinkState.EXPIRED)
     except BadSignature:

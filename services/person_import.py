@@ -36,10 +36,10 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from stdnum.no import orgnr
 
 from models import Client, Package, PackageKind, PersonKind, User
 from services.errors import DomainError, integrity_message
+from services.orgnumbers import normalise
 from services.people import NewPerson, add_person
 from services.policy import Verb, refusal
 
@@ -133,7 +133,7 @@ class _Catalogue:
 
 
 def _clients_by_number(session: Session, bureau_id: int, rows: list[dict[str, str]]) -> dict[str, Client]:
-    numbers = {orgnr.compact(r.get("org_number", "")) for r in rows if r.get("org_number", "").strip()}
+    numbers = {normalise(r.get("org_number", "")) for r in rows if r.get("org_number", "").strip()}
     if not numbers:
         return {}
     clients = session.scalars(select(Client).where(Client.bureau_id == bureau_id, Client.org_number.in_(numbers)))
@@ -152,7 +152,7 @@ def _check_row(
     problems = checked.problems
 
     raw_number = row.get("org_number", "").strip()
-    compact = orgnr.compact(raw_number) if raw_number else ""
+    compact = normalise(raw_number) or ""
     if only_client is not None:
         if not compact or compact == only_client.org_number:
             checked.client = only_client
