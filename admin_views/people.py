@@ -20,6 +20,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
+from wtforms import BooleanField
 from wtforms.validators import Optional
 
 from admin_views.base import SecureModelView, per_request
@@ -89,8 +90,13 @@ def _actor() -> User:
 
 
 def _form_changes(view: SecureModelView, form) -> dict:
-    """What the form posts, by field name (the lock and CSRF fields left out)."""
-    return {name: field.data for name, field in form._fields.items() if name not in view.populate_skip}
+    """What the form posts, by field name: the lock and CSRF fields left out, and a field the request did not
+    send at all left alone (an unchecked checkbox is sent as nothing, so it counts as posted)."""
+    return {
+        name: field.data
+        for name, field in form._fields.items()
+        if name not in view.populate_skip and (field.raw_data or isinstance(field, BooleanField))
+    }
 
 
 class PersonView(SecureModelView):
