@@ -151,6 +151,7 @@ class PersonView(SecureModelView):
     def on_model_delete(self, model: Person) -> None:
         from services.people import check_person_deletable
 
+        policy.check(db.session, _actor(), policy.Verb.PERSON_ARCHIVE, model)
         check_person_deletable(db.session, model)
 
     @action(
