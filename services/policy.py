@@ -15,6 +15,7 @@ administrator or an ordinary employee of the bureau); managing staff is administ
 |---|---|---|
 | catalogue.edit (packages, permissions, templates, assignments grid) | no | yes |
 | billing.close | no | yes |
+| outbox.read_text (the e-mail text holds the recipient's personal links) | no | yes |
 | client.archive | yes (not the internal client) | yes (not the internal client) |
 | client.restore, client.delete (only without history) | no | yes |
 | client.add_people (Personer tab "+", people import, giving an employee access to clients) | yes | yes |
@@ -58,6 +59,7 @@ class PolicyError(DomainError):
 class Verb(enum.StrEnum):
     CATALOGUE_EDIT = "catalogue.edit"
     BILLING_CLOSE = "billing.close"
+    OUTBOX_READ_TEXT = "outbox.read_text"
     CLIENT_ARCHIVE = "client.archive"
     CLIENT_ADD_PEOPLE = "client.add_people"
     CLIENT_RESTORE = "client.restore"
@@ -78,6 +80,7 @@ ADMIN_ONLY = frozenset(
     {
         Verb.CATALOGUE_EDIT,
         Verb.BILLING_CLOSE,
+        Verb.OUTBOX_READ_TEXT,
         Verb.CLIENT_RESTORE,
         Verb.CLIENT_DELETE,
         Verb.PERSON_RESTORE,
