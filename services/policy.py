@@ -32,6 +32,10 @@ Rules that hold whoever acts (enforced once, in the flush hooks below, so no sur
 - no change may leave a bureau without an active administrator (``active_admin_clause`` says who counts);
 - a user becomes active only by accepting an invitation, by reactivation of a user who already had a login, as a
   bureau user (the employee's own access), or by the system (seed, CLI); nobody sets another user's password.
+
+And one more that every surface editing an e-mail shares (``services.users.change_email``): a new e-mail address for
+someone who has logged in puts the user back to *invited* (password and acceptance cleared), so only the owner of the
+new address can get a login, through a new invitation.
 """
 
 from __future__ import annotations
@@ -117,6 +121,7 @@ REFUSALS = {
     "protects_staff": _l("Only a bureau administrator can manage staff."),
     "oneself": _l("You cannot do this to your own user."),
     "other_bureau": _l("This belongs to another bureau."),
+    "internal_client": _l("The internal client holds the bureau's own employees: it cannot be archived or deleted."),
     "last_admin": _l("The bureau would have no active administrator left: make another user administrator first."),
     "activation": _l("A user becomes active only by accepting the invitation: send an invitation instead."),
     "password": _l("Nobody can set another user's password: send an invitation instead."),
@@ -179,6 +184,8 @@ def _target_bureau_id(target: object) -> int | None:
 
 def _state_refusal(verb: Verb, target: object) -> str | None:
     """Rules of the target's state that decide whether the verb makes sense at all (e.g. who can be invited)."""
+    if verb in (Verb.CLIENT_ARCHIVE, Verb.CLIENT_DELETE) and isinstance(target, Client) and target.is_internal:
+        return str(REFUSALS["internal_client"])
     if verb is Verb.USER_INVITE and isinstance(target, User | Person):
         from services.invitations import check_invitable_target
 

@@ -97,6 +97,16 @@ def test_permission_table(people, verb, actor, target, allowed):
             check(db.session, people[actor], verb, target_object)
 
 
+def test_the_internal_client_is_never_archived_or_deleted(people, bureau, make_client):
+    internal, customer = internal_client(bureau), make_client()
+    for verb in (Verb.CLIENT_ARCHIVE, Verb.CLIENT_DELETE):
+        assert not can(db.session, people["admin"], verb, internal)
+        assert not can(db.session, None, verb, internal)
+        assert can(db.session, people["admin"], verb, customer)
+    assert can(db.session, people["staff"], Verb.CLIENT_ARCHIVE, customer)
+    assert not can(db.session, people["staff"], Verb.CLIENT_DELETE, customer)
+
+
 def test_a_persons_user_stands_for_the_person(people):
     person = people["other_admin"].person
     assert not can(db.session, people["staff"], Verb.USER_EDIT_IDENTITY, person)
