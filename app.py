@@ -56,9 +56,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from cli import register_cli
     from services.archive import register_archive_guard
     from services.audit import register_audit
+    from services.policy import register_policy
     from services.sessions import register_sessions
 
     register_audit(db)
+    register_policy()
     register_sessions()
     init_security(app)
     register_archive_guard()

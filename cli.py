@@ -14,6 +14,7 @@ from cli_registry import registry_group
 from cli_users import users_group
 from extensions import db
 from models import Bureau, Client, Package
+from services.orgnumbers import normalise
 
 
 def echo_json(data: object) -> None:
@@ -22,8 +23,7 @@ def echo_json(data: object) -> None:
 
 def bureau_by_org_number(org_number: str) -> Bureau:
     """The bureau with this org number, or a usage error naming the known ones."""
-    compact = "".join(org_number.split())
-    bureau = db.session.scalar(select(Bureau).where(Bureau.org_number == compact))
+    bureau = db.session.scalar(select(Bureau).where(Bureau.org_number == normalise(org_number)))
     if bureau is None:
         known = ", ".join(db.session.scalars(select(Bureau.org_number).order_by(Bureau.org_number)))
         raise click.BadParameter(

@@ -26,6 +26,7 @@ from admin_views.labels import select_field
 from extensions import db
 from forms.base import TranslatedForm
 from models import AuditEntry
+from services import policy
 from services.errors import DomainError, StaleEditError, integrity_message
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class SecureModelView(ModelView):
     def is_accessible(self) -> bool:
         if not staff_can_use_admin():
             return False
-        return current_user.is_bureau_admin or not self.admin_only
+        return not self.admin_only or policy.can(db.session, current_user, policy.Verb.CATALOGUE_EDIT)
 
     def inaccessible_callback(self, name: str, **kwargs: Any):
         return deny_access()

@@ -159,5 +159,5 @@ def packages_context(client: Client) -> dict:
         ]
         + [{"package": None, "users_now": 0, "billed": row} for code, row in billed.items() if code not in held_codes],
         "package_total": sum((Decimal(row[8]) for row in rows), Decimal("0")),
-        "billed_client": not (client.is_demo or client.is_internal),
+        "billed_client": billing.is_billed_client(client),
     }

@@ -15,6 +15,7 @@ from admin_views.base import SecureModelView, TenantAjaxLoader, UserAjaxLoader
 from admin_views.labels import COUNTRY, LANGUAGE, PACKAGE_KIND, choices, formatter
 from extensions import db
 from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, Permission, User
+from services import policy
 from services.packages import check_assignment, check_package, check_package_deletable, holders_today
 
 
@@ -23,7 +24,7 @@ class AdminEditsView(SecureModelView):
 
     @property
     def can_create(self) -> bool:
-        return current_user.is_authenticated and current_user.is_bureau_admin
+        return current_user.is_authenticated and policy.can(db.session, current_user, policy.Verb.CATALOGUE_EDIT)
 
     can_edit = can_create
     can_delete = can_create

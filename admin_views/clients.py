@@ -24,6 +24,7 @@ from forms.validators import EmailAddress, OrgNumber
 from models import Client, CustomerTemplate, Person
 from services.clients import ADDRESS_FIELDS, find_duplicate_org_number
 from services.errors import DomainError
+from services.orgnumbers import normalise
 
 
 def _template_options():
@@ -125,7 +126,7 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
     form_args = {
         "org_number": {
             "validators": [Optional(), OrgNumber()],
-            "filters": [lambda v: "".join(ch for ch in v if not ch.isspace()) if v else None],
+            "filters": [normalise],
         },
         "email": {"validators": [Optional(), EmailAddress()]},
     }

@@ -70,7 +70,14 @@ class GrantPackageMixin:
         if form.validate_on_submit():
             package = db.session.get(Package, form.package.data)
             try:
-                outcomes = grant_package(db.session, current_user.bureau_id, users, package, form.valid_from.data)
+                outcomes = grant_package(
+                    db.session,
+                    current_user.bureau_id,
+                    users,
+                    package,
+                    form.valid_from.data,
+                    actor=current_user._get_current_object(),
+                )
                 db.session.commit()
             except DomainError as exc:
                 db.session.rollback()
@@ -107,7 +114,12 @@ def grant_access_action(view, ids: list[str]):
             employee = db.session.get(User, form.employee.data)
             try:
                 report = grant_employee_access(
-                    db.session, current_user.bureau_id, employee, clients, ResellerRole(form.role.data)
+                    db.session,
+                    current_user.bureau_id,
+                    employee,
+                    clients,
+                    ResellerRole(form.role.data),
+                    actor=current_user._get_current_object(),
                 )
                 db.session.commit()
             except DomainError as exc:

@@ -15,6 +15,7 @@ from admin_views.base import SecureModelView, per_request
 from admin_views.labels import choices, formatter
 from extensions import db
 from models import OutboxMessage, OutboxStatus
+from services import policy
 from services.outbox import requeue
 
 OUTBOX_STATUS = {
@@ -50,7 +51,7 @@ def _preformatted(view, context, model: OutboxMessage, name: str) -> Markup:
 
 def _body_for_administrators(view, context, model: OutboxMessage, name: str) -> object:
     # The text holds the recipient's personal links (consent, sign-in); a colleague must not be able to use them.
-    if not current_user.is_bureau_admin:
+    if not policy.can(db.session, current_user, policy.Verb.OUTBOX_READ_TEXT):
         return _("Only bureau administrators can read the text: it contains the recipient's personal links.")
     return _preformatted(view, context, model, name)
 

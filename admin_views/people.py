@@ -20,11 +20,11 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
-from wtforms import PasswordField
-from wtforms.validators import Length, Optional
+from wtforms import BooleanField
+from wtforms.validators import Optional
 
 from admin_views.archive import ArchiveMixin
-from admin_views.base import SecureModelView, TenantAjaxLoader, UserAjaxLoader, per_request
+from admin_views.base import SecureModelView, per_request
 from admin_views.grant_access import GrantPackageMixin
 from admin_views.labels import (
     INVITATION_STATE,
@@ -43,17 +43,18 @@ from models import (
     OutboxMessage,
     Package,
     PackageAssignment,
-    Permission,
     Person,
     PersonKind,
-    StaffRole,
     User,
     UserStatus,
     utcnow,
 )
+from services import policy
 from services.errors import DomainError
 from services.invitations import InvitationReport, deactivate, invite_many, reactivate
-from services.people import check_person, check_user
+from services.links import LinkKind, link_lifetime
+from services.packages import held_between_clause
+from services.users import update_person, update_user
 
 
 def _effective_status(user: User | None) -> object:
@@ -85,7 +86,24 @@ PERSON_LABELS = {
 }
 
 
+def _actor() -> User:
+    return current_user._get_current_object()
+
+
+def _form_changes(view: SecureModelView, form) -> dict:
+    """What the form posts, by field name: the lock and CSRF fields left out, and a field the request did not
+    send at all left alone (an unchecked checkbox is sent as nothing, so it counts as posted)."""
+    return {
+        name: field.data
+        for name, field in form._fields.items()
+        if name not in view.populate_skip and (field.raw_data or isinstance(field, BooleanField))
+    }
+
+
 class PersonView(ArchiveMixin, SecureModelView):
+    """People are added on the client page's Personer tab; here only names, e-mail and phone are edited."""
+
+    can_create = False
     column_list = (
         "client.name",
         Person.kind,
@@ -116,12 +134,8 @@ class PersonView(ArchiveMixin, SecureModelView):
         Person.email,
     )
     column_details_exclude_list = ("version", "bureau", "user")
-    form_columns = ("client", "kind", "first_name", "last_name", "email", "phone")
-    form_selects = {"kind": PERSON_KIND}
+    form_columns = ("first_name", "last_name", "email", "phone")
     form_args = {"email": {"validators": [Optional(), EmailAddress()]}}
-    form_ajax_refs = {
-        "client": TenantAjaxLoader("client", Client, fields=["name", "org_number"]),
-    }
 
     def get_query(self):
         return self.tenant_filter(
@@ -131,12 +145,14 @@ class PersonView(ArchiveMixin, SecureModelView):
     def get_count_query(self):
         return self.tenant_filter(super(SecureModelView, self).get_count_query())
 
-    def on_model_change(self, form, model: Person, is_created: bool) -> None:
-        check_person(db.session, model)
+    def populate(self, form, model: Person) -> None:
+        """Every changed field asks the policy, compared with the stored row (``services.users``)."""
+        update_person(db.session, model, _form_changes(self, form), actor=_actor())
 
     def on_model_delete(self, model: Person) -> None:
         from services.people import check_person_deletable
 
+        policy.check(db.session, _actor(), policy.Verb.PERSON_ARCHIVE, model)
         check_person_deletable(db.session, model)
 
     @action(
@@ -145,7 +161,7 @@ class PersonView(ArchiveMixin, SecureModelView):
         _l("Send an invitation e-mail to the selected people? Older links stop working."),
     )
     def action_invite(self, ids: list[str]) -> None:
-        report = invite_many(db.session, self.selected(ids))
+        report = invite_many(db.session, self.selected(ids), actor=_actor())
         db.session.commit()
         flash_invitation_report(report)
 
@@ -168,7 +184,7 @@ class EffectiveStatusFilter(BaseSQLAFilter):
 
 def _invitation(view, context, model: User, name: str):
     """The invitation column: state, and when it got there (sent, delivered to the mail server, accepted)."""
-    state = model.invitation_state(utcnow())
+    state = model.invitation_state(utcnow(), link_lifetime(LinkKind.INVITATION))
     if state is InvitationState.DELIVERED:
         when = model.invitation_message.sent_at
     elif state is InvitationState.ACCEPTED:
@@ -208,8 +224,7 @@ class HoldsPackageFilter(BaseSQLAFilter):
             exists().where(
                 PackageAssignment.user_id == User.id,
                 PackageAssignment.package_id == int(value),
-                PackageAssignment.valid_from <= today,
-                or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
+                held_between_clause(today),
             )
         )
 
@@ -230,6 +245,10 @@ def _package_options():
 
 
 class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
+    """Users are created on the Personer tab and become active by accepting the invitation; status changes only
+    through the invite / deactivate / reactivate actions. The form keeps what has no flow of its own."""
+
+    can_create = False
     column_list = (
         "person.first_name",
         "person.last_name",
@@ -296,36 +315,9 @@ class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
         FilterEqual(User.reseller_role, _l("Bureau role"), options=choices(RESELLER_ROLE)),
     )
     column_details_exclude_list = ("version", "bureau", "password_hash", "assignments", "invitation_nonce")
-    form_columns = (
-        "person",
-        "status",
-        "end_date",
-        "reseller_role",
-        "employee",
-        "bank_access",
-        "user_admin",
-        "permissions",
-        "staff_role",
-    )
-    form_selects = {"status": USER_STATUS, "reseller_role": RESELLER_ROLE, "staff_role": STAFF_ROLE}
-    form_extra_fields = {
-        "new_password": PasswordField(_l("New password"), validators=[Optional(), Length(min=10, max=200)])
-    }
-    form_ajax_refs = {
-        "person": TenantAjaxLoader(
-            "person",
-            Person,
-            fields=["first_name", "last_name", "email"],
-            criteria=[Person.kind != PersonKind.PERSON],
-        ),
-        "employee": UserAjaxLoader(
-            "employee",
-            User,
-            fields=["id"],
-            criteria=[User.staff_role.is_not(None)],
-        ),
-        "permissions": TenantAjaxLoader("permissions", Permission, fields=["code", "name"]),
-    }
+    form_columns = ("end_date", "reseller_role", "bank_access", "user_admin", "staff_role")
+    form_selects = {"reseller_role": RESELLER_ROLE, "staff_role": STAFF_ROLE}
+    RESELLER_FIELDS = ("reseller_role", "bank_access", "user_admin")
 
     def get_query(self):
         return self.tenant_filter(
@@ -341,26 +333,22 @@ class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
     def get_count_query(self):
         return self.tenant_filter(super(SecureModelView, self).get_count_query())
 
-    populate_skip = SecureModelView.populate_skip | {"new_password"}
+    def edit_form(self, obj: User | None = None):
+        """The staff role only for administrators; the bureau-user fields only for bureau users."""
+        form = super().edit_form(obj)
+        if not policy.is_admin(db.session, _actor()):
+            del form.staff_role
+        if obj is not None and obj.person_kind is not PersonKind.RESELLER_USER:
+            for name in self.RESELLER_FIELDS:
+                del form[name]
+        return form
 
-    def populate(self, form, model) -> None:
-        super().populate(form, model)
-        password = form.new_password.data if "new_password" in form else None
-        if password:
-            if not current_user.is_bureau_admin:
-                raise DomainError(_("Only a bureau administrator can set passwords."))
-            model.set_password(password)
+    def populate(self, form, model: User) -> None:
+        """Every changed field asks the policy, compared with the stored row (``services.users``)."""
+        update_user(db.session, model, _form_changes(self, form), actor=_actor())
 
-    def on_model_change(self, form, model: User, is_created: bool) -> None:
-        if (
-            model.staff_role is not None
-            and not current_user.is_bureau_admin
-            and (is_created or form.staff_role.object_data != model.staff_role)
-        ):
-            raise DomainError(_("Only a bureau administrator can manage staff."))
-        check_user(db.session, model, today=date.today())
-        if model.id == current_user.id and model.staff_role != StaffRole.ADMIN and current_user.is_bureau_admin:
-            raise DomainError(_("You cannot take the administrator role from yourself."))
+    def on_model_delete(self, model: User) -> None:
+        policy.check(db.session, _actor(), policy.Verb.USER_CHANGE_STATUS, model)
 
     # --- bulk actions -------------------------------------------------------------------------
     @action(
@@ -369,7 +357,7 @@ class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
         _l("Send an invitation e-mail to the selected users? Older links stop working."),
     )
     def action_invite(self, ids: list[str]) -> None:
-        report = invite_many(db.session, self.selected(ids))
+        report = invite_many(db.session, self.selected(ids), actor=_actor())
         db.session.commit()
         flash_invitation_report(report)
 

@@ -16,9 +16,12 @@ from extensions import db
 from forms.base import TranslatedForm
 from forms.people import AccessForm, AddPeopleForm
 from models import Client, Package, PackageKind, Permission, Person, PersonKind, User
+from services import policy
+from services.access import employee_candidates
 from services.archive import archive
 from services.errors import DomainError
 from services.people import NewPerson, add_person, change_access, current_assignments, remove_access
+from services.policy import Verb
 
 KIND_ORDER = [
     PersonKind.RESELLER_USER,
@@ -28,6 +31,29 @@ KIND_ORDER = [
     PersonKind.PERSON,
 ]
 ROW_OPERATIONS = ("remove_access", "deactivate", "reactivate", "archive", "invite")
+# The verb each row action needs; the template shows a button only when the policy allows it.
+OPERATION_VERBS = {
+    "change_access": Verb.USER_CHANGE_ACCESS,
+    "remove_access": Verb.USER_CHANGE_ACCESS,
+    "deactivate": Verb.USER_CHANGE_STATUS,
+    "reactivate": Verb.USER_CHANGE_STATUS,
+    "archive": Verb.PERSON_ARCHIVE,
+    "invite": Verb.USER_INVITE,
+}
+
+
+def _actor() -> User:
+    return current_user._get_current_object()
+
+
+def row_permissions(person: Person) -> dict[str, bool]:
+    """Which row actions the policy allows the current user on this person (the template's ``can`` flags)."""
+    actor = _actor()
+    return {
+        operation: (person.user is not None or operation == "archive")
+        and policy.can(db.session, actor, verb, person.user if person.user is not None else person)
+        for operation, verb in OPERATION_VERBS.items()
+    }
 
 
 def _catalogue(bureau_id: int) -> tuple[list[Package], list[Package], list[Permission]]:
@@ -76,7 +102,8 @@ class PeopleTabMixin:
             for person in client.persons
             if person.user is not None
         }
-        return {"groups": groups, "kind_labels": PERSON_KIND, "packages_now": packages, "today": today}
+        can = {person.id: row_permissions(person) for person in client.persons}
+        return {"groups": groups, "kind_labels": PERSON_KIND, "packages_now": packages, "today": today, "can": can}
 
     def _person(self, client: Client, person_id: int) -> Person:
         person = db.session.get(Person, person_id)
@@ -94,7 +121,7 @@ class PeopleTabMixin:
             abort(404)
         form = AddPeopleForm()
         hierarchy = _with_access_choices(form, client.bureau_id)
-        employees = self._employees(client)
+        employees = employee_candidates(db.session, client.bureau_id, date.today())
         form.employee.choices = [SelectChoice("", "–")] + [SelectChoice(str(u.id), str(u)) for u in employees]
         form.reseller_role.choices = [SelectChoice("", "–")] + [
             SelectChoice(str(value), label) for value, label in RESELLER_ROLE.items()
@@ -102,6 +129,7 @@ class PeopleTabMixin:
         rows = self._rows()
         if form.validate_on_submit():
             try:
+                policy.check(db.session, _actor(), Verb.CLIENT_ADD_PEOPLE, client)
                 people = self._add_all(client, person_kind, form, rows)
                 invited = self._invite_new(people) if form.invite.data else 0
                 db.session.commit()
@@ -122,20 +150,6 @@ class PeopleTabMixin:
             rows=rows or [{}],
             employees=employees,
             hierarchy=hierarchy,
-        )
-
-    def _employees(self, client: Client) -> list[User]:
-        """Users of the bureau's internal client: the only people who can be bureau users."""
-        from models import Person as P
-
-        return list(
-            db.session.scalars(
-                select(User)
-                .join(User.person)
-                .join(P.client)
-                .where(Client.bureau_id == client.bureau_id, Client.is_internal.is_(True), User.status != "blocked")
-                .order_by(P.last_name, P.first_name)
-            )
         )
 
     def _rows(self) -> list[dict]:
@@ -187,7 +201,7 @@ class PeopleTabMixin:
         for person in people:
             user = person.user
             if user is not None and person.kind is not PersonKind.RESELLER_USER and person.email:
-                invite_user(db.session, user)
+                invite_user(db.session, user, actor=_actor())
                 invited += 1
         return invited
 
@@ -209,6 +223,7 @@ class PeopleTabMixin:
             form.permissions.data = [p.id for p in user.permissions]
         elif form.validate_on_submit():
             try:
+                policy.check(db.session, _actor(), Verb.USER_CHANGE_ACCESS, user)
                 change_access(
                     db.session,
                     user,
@@ -250,8 +265,9 @@ class PeopleTabMixin:
 
     def _run_operation(self, person: Person, operation: str) -> str:
         user = person.user
+        policy.check(db.session, _actor(), OPERATION_VERBS[operation], user if user is not None else person)
         if operation == "archive":  # deleting for good only through the persons grid's confirmation page
-            archive(db.session, person, actor=current_user._get_current_object())
+            archive(db.session, person, actor=_actor())
             return _("%(name)s is archived; the history is kept.")
         if user is None:
             raise DomainError(_("%(name)s has no user.", name=person.full_name))
@@ -261,10 +277,10 @@ class PeopleTabMixin:
         from services import invitations
 
         if operation == "deactivate":
-            invitations.deactivate(db.session, [user], actor=current_user)
+            invitations.deactivate(db.session, [user], actor=_actor())
             return _("%(name)s is deactivated.")
         if operation == "reactivate":
-            invitations.reactivate(db.session, [user], actor=current_user)
+            invitations.reactivate(db.session, [user], actor=_actor())
             return _("%(name)s is no longer deactivated.")
-        invitations.invite_user(db.session, user)
+        invitations.invite_user(db.session, user, actor=_actor())
         return _("The invitation to %(name)s is on its way; older links no longer work.")

@@ -7,6 +7,7 @@ from datetime import date
 from flask import Response, flash, request
 from flask_admin import expose
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from extensions import db
 from forms.clients import ImportForm
@@ -28,7 +29,14 @@ class PersonImportMixin:
             upload = form.file.data
             try:
                 rows = read_table(upload.read(), upload.filename, HEADER)
-                results = import_persons(db.session, client.bureau_id, rows, only_client=client, today=date.today())
+                results = import_persons(
+                    db.session,
+                    client.bureau_id,
+                    rows,
+                    only_client=client,
+                    today=date.today(),
+                    actor=current_user._get_current_object(),
+                )
                 db.session.commit()
             except DomainError as exc:
                 db.session.rollback()

@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from forms.base import TranslatedForm
 from forms.validators import EmailAddress, OrgNumber
 from models import ContactRole
+from services.orgnumbers import normalise
 
 COUNTRY_CODES = [
     SelectChoice("NO", _l("Norway")),
@@ -27,7 +28,7 @@ def strip(value):
 
 
 def compact_org_number(value):
-    return "".join(value.split()) or None if isinstance(value, str) else value
+    return normalise(value) if isinstance(value, str) else value
 
 
 class NewClientForm(TranslatedForm):

@@ -7,6 +7,8 @@ from flask_babel import gettext as _
 from stdnum.no import orgnr
 from wtforms.validators import ValidationError
 
+from services.orgnumbers import normalise
+
 
 class OrgNumber:
     """Nine digits with a valid mod-11 check digit (spaces allowed while typing)."""
@@ -19,7 +21,7 @@ class OrgNumber:
             raise ValidationError(
                 _("%(value)s is not a valid organisation number (9 digits with a correct check digit).", value=value)
             )
-        field.data = orgnr.compact(value)
+        field.data = normalise(value)
 
 
 class EmailAddress:

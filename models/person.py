@@ -7,7 +7,6 @@ import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from models.client import Client
     from models.outbox import OutboxMessage
     from models.package import PackageAssignment, Permission
-
-DEFAULT_INVITATION_DAYS = 14
 
 
 def new_session_token() -> str:
@@ -67,12 +64,6 @@ class InvitationState(enum.StrEnum):
     DELIVERED = "delivered"  # the mail server accepted it
     ACCEPTED = "accepted"
     EXPIRED = "expired"  # the link ran out, was withdrawn, or the user's end date has passed
-
-
-def invitation_lifetime() -> timedelta:
-    """How long an invitation link works: ``INVITATION_DAYS`` of the current app (14 days without one)."""
-    days = current_app.config.get("INVITATION_DAYS", DEFAULT_INVITATION_DAYS) if has_app_context() else None
-    return timedelta(days=int(days if days is not None else DEFAULT_INVITATION_DAYS))
 
 
 class ResellerRole(enum.StrEnum):
@@ -232,8 +223,8 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login: blocked and expired users cannot log in or act
         return self.is_effectively_active(date.today())
 
-    def invitation_state(self, now: datetime) -> InvitationState:
-        """The invitation's state at ``now`` (a link lives ``INVITATION_DAYS`` from when it was sent)."""
+    def invitation_state(self, now: datetime, lifetime: timedelta) -> InvitationState:
+        """The invitation's state at ``now`` for links that live ``lifetime`` (``services.links``) from sending."""
         if self.accepted_at is not None:
             return InvitationState.ACCEPTED
         if self.invitation_sent_at is None:
@@ -241,7 +232,7 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
         sent_at = self.invitation_sent_at
         if sent_at.tzinfo is None:  # SQLite hands back naive datetimes; they are stored in UTC
             sent_at = sent_at.replace(tzinfo=UTC)
-        if self.invitation_nonce is None or sent_at + invitation_lifetime() < now or self.is_past_end_date(now.date()):
+        if self.invitation_nonce is None or sent_at + lifetime < now or self.is_past_end_date(now.date()):
             return InvitationState.EXPIRED
         message = self.invitation_message
         if message is not None and message.sent_at is not None:

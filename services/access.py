@@ -1,4 +1,9 @@
-"""Bureau users (brukere knyttet til forhandler): one employee given access to many clients at once."""
+"""Bureau users (brukere knyttet til forhandler): one employee given access to many clients at once.
+
+Also the one home of "who counts as an employee": a user of the bureau's internal client (``is_employee``,
+``employee_clause``). Only an employee can be staff or be made a bureau user; to be *given access* now the employee
+must also be active and not past the end date (``employee_candidates``, ``check_employee``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Client, Person, PersonKind, ResellerRole, User, UserStatus
@@ -23,17 +28,36 @@ class AccessGrantReport:
     refused: list[tuple[Client, str]] = field(default_factory=list)
 
 
+NOT_AN_EMPLOYEE = _l(
+    "Only employees of the bureau can be bureau users. An employee missing from the "
+    "list has no user in the internal client yet: add them there first."
+)
+
+
+def employee_clause(bureau_id: int) -> ColumnElement[bool]:
+    """SQL: the user is an employee of the bureau (a user of its internal client)."""
+    return and_(
+        User.bureau_id == bureau_id,
+        exists().where(Person.id == User.person_id, Client.id == Person.client_id, Client.is_internal.is_(True)),
+    )
+
+
+def is_employee(user: User | None, bureau_id: int | None = None) -> bool:
+    """Python: the user is an employee (of ``bureau_id`` when given): a user of the bureau's internal client."""
+    if user is None or user.person is None or user.person.client is None:
+        return False
+    return user.person.client.is_internal and (bureau_id is None or user.bureau_id == bureau_id)
+
+
 def employee_candidates(session: Session, bureau_id: int, today: date) -> list[User]:
-    """The bureau's employees that can be given access: active users of its internal client."""
+    """The bureau's employees that can be given access: active users of its internal client, not past the end."""
     users = session.scalars(
         select(User)
         .join(User.person)
-        .join(Person.client)
         .where(
-            User.bureau_id == bureau_id,
-            Client.is_internal.is_(True),
+            employee_clause(bureau_id),
             User.status == UserStatus.ACTIVE,
-            (User.end_date.is_(None)) | (User.end_date >= today),
+            or_(User.end_date.is_(None), User.end_date >= today),
         )
         .order_by(Person.last_name, Person.first_name, User.id)
     )
@@ -44,14 +68,8 @@ def check_employee(employee: User | None, bureau_id: int, today: date) -> User:
     """Raise DomainError unless ``employee`` is an active employee (a user of the internal client) of the bureau."""
     if employee is None:
         raise DomainError(_l("Choose the bureau employee to give access."))
-    client = employee.person.client if employee.person else None
-    if employee.bureau_id != bureau_id or client is None or not client.is_internal:
-        raise DomainError(
-            _l(
-                "Only employees of the bureau can be bureau users. An employee missing from the "
-                "list has no user in the internal client yet: add them there first."
-            )
-        )
+    if not is_employee(employee, bureau_id):
+        raise DomainError(NOT_AN_EMPLOYEE)
     if not employee.is_effectively_active(today):
         raise DomainError(_l("%(name)s is not an active employee.", name=employee.person.full_name))
     return employee
@@ -86,6 +104,7 @@ def grant_employee_access(
     role: ResellerRole,
     *,
     today: date | None = None,
+    actor: User | None = None,
 ) -> AccessGrantReport:
     """Make ``employee`` a bureau user (accountant, auditor, integration user) on each client. Only flushes.
 
@@ -99,8 +118,13 @@ def grant_employee_access(
         raise DomainError(_l("Choose the bureau user's role: accountant, auditor or integration user."))
     source = employee.person
     report = AccessGrantReport()
+    from services.policy import Verb, refusal
+
     for client in clients:
-        if client.bureau_id != bureau_id:
+        reason = refusal(session, actor, Verb.CLIENT_ADD_PEOPLE, client)
+        if reason is not None:
+            report.refused.append((client, reason))
+        elif client.bureau_id != bureau_id:
             report.refused.append((client, str(_l("The client belongs to another bureau."))))
         elif client.is_internal:
             report.refused.append(

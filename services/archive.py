@@ -38,6 +38,7 @@ from models import (
 )
 from services import policy
 from services.errors import DomainError
+from services.invitations import block_user
 from services.policy import Verb
 
 ARCHIVABLE = (Client, Person, User)
@@ -202,41 +203,11 @@ def _person(obj: Person | User) -> Person:
     return obj.person if isinstance(obj, User) else obj
 
 
-def _block(user: User, now) -> bool:
-    if user.status == UserStatus.BLOCKED:
-        return False
-    user.status = UserStatus.BLOCKED
-    user.blocked_at = now
-    user.invitation_nonce = None  # an open invitation link stops working
-    return True
-
-
-def _check_not_last_admin(session: Session, users: list[User]) -> None:
-    """Blocking these users must leave the bureau an active administrator."""
-    admins = [u for u in users if u.is_bureau_admin and u.status == UserStatus.ACTIVE]
-    if not admins:
-        return
-    others = session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(
-            User.bureau_id == admins[0].bureau_id,
-            User.staff_role == admins[0].staff_role,
-            User.status == UserStatus.ACTIVE,
-            User.id.not_in([u.id for u in admins]),
-        )
-    )
-    if not others:
-        raise DomainError(_l("The bureau would have no active administrator left; nothing was archived."))
-
-
 def archive_refusal(session: Session, obj: Client | Person | User, *, actor: User | None) -> str | None:
     """Why ``actor`` may not archive ``obj`` now, or None (the page asks this to offer the button)."""
     reason = policy.refusal(session, actor, verbs_for(type(obj))[0], obj)
     if reason is not None:
         return reason
-    if isinstance(obj, Client) and obj.is_internal:
-        return str(_l("The internal client cannot be archived: it holds the bureau's staff."))
     frozen = archived_client(obj) if not isinstance(obj, Client) else None
     if frozen is not None:
         return str(_l("%(client)s is archived already, and its people with it.", client=frozen.name))
@@ -256,9 +227,9 @@ def archive(session: Session, obj: Client | Person | User, *, actor: User | None
     else:
         person = _person(obj)
         users = [person.user] if person.user is not None else []
-    _check_not_last_admin(session, users)
+    # No change may leave the bureau without an active administrator: the policy's flush hook refuses that one.
+    blocked = sum(block_user(user) for user in users)
     now = utcnow()
-    blocked = sum(_block(user, now) for user in users)
     session.flush()  # the users are blocked while their client is still open
     if isinstance(obj, Client):
         obj.archived_at = now
@@ -290,8 +261,6 @@ def restore(session: Session, obj: Client | Person | User, *, actor: User | None
 def delete_permanently(session: Session, obj: Client | Person | User, *, actor: User | None) -> None:
     """Delete a record without history for good (administrators only); anything with history is refused."""
     policy.check(session, actor, verbs_for(type(obj))[2], obj)
-    if isinstance(obj, Client) and obj.is_internal:
-        raise DomainError(_l("The internal client cannot be deleted: it holds the bureau's staff."))
     if isinstance(obj, User | Person) and _person(obj).user is not None and _person(obj).user.is_staff:
         raise DomainError(_l("Staff cannot be deleted: archive them instead."))
     reasons = history_of(session, obj)

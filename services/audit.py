@@ -56,6 +56,11 @@ def _current_actor() -> tuple[int | None, str]:
     return None, "system"
 
 
+def current_actor_id() -> int | None:
+    """The acting user's id (``acting_as`` or the logged-in user), None for the system; the policy hooks ask."""
+    return _current_actor()[0]
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value

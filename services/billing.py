@@ -27,6 +27,7 @@ from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.engine import Connection
 
 from models import Client, Package, PackageAssignment, PackagePrice, Person, User, UserStatus
+from services.packages import held_between_clause
 
 SUMMARY_HEADER = (
     "period",
@@ -87,15 +88,24 @@ def _billable(period: Period):
     first_day = case((PackageAssignment.valid_from > period.start, PackageAssignment.valid_from), else_=period.start)
     blocked_at = func.date(User.blocked_at)  # a date on PostgreSQL, ISO text on SQLite: compares alike
     return and_(
-        PackageAssignment.valid_from <= period.end,
-        or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= period.start),
+        held_between_clause(period.start, period.end),
         or_(User.status != UserStatus.BLOCKED, and_(User.blocked_at.is_not(None), first_day < blocked_at)),
         or_(User.end_date.is_(None), first_day <= User.end_date),
     )
 
 
+def billed_client_clause():
+    """SQL, the one home of "is this client billed": demo and internal clients never are."""
+    return and_(Client.is_demo.is_(False), Client.is_internal.is_(False))
+
+
+def is_billed_client(client: Client) -> bool:
+    """Python, the same rule as ``billed_client_clause``."""
+    return not (client.is_demo or client.is_internal)
+
+
 def _billed_clients(bureau_id: int, client_ids: Sequence[int] | None):
-    conditions = [Client.bureau_id == bureau_id, Client.is_demo.is_(False), Client.is_internal.is_(False)]
+    conditions = [Client.bureau_id == bureau_id, billed_client_clause()]
     if client_ids is not None:
         conditions.append(Client.id.in_(client_ids))
     return conditions

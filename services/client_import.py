@@ -14,6 +14,7 @@ from models import ContactRole, CustomerTemplate
 from services.client_refresh import address_values
 from services.clients import DuplicateOrgNumber, NewClient, create_client
 from services.errors import DomainError
+from services.orgnumbers import normalise
 from services.registry import CompanyRecord, CompanyRegistry, CompanyStatus, RegistryError
 from services.registry.messages import user_message
 
@@ -79,7 +80,7 @@ def import_clients(
             select(CustomerTemplate.id, CustomerTemplate.name).where(CustomerTemplate.bureau_id == bureau_id)
         )
     }
-    numbers = {orgnr.compact(r["org_number"]) for r in rows if r.get("org_number") and orgnr.is_valid(r["org_number"])}
+    numbers = {normalise(r["org_number"]) for r in rows if r.get("org_number") and orgnr.is_valid(r["org_number"])}
     records: dict[str, CompanyRecord] = {}
     registry_error: str | None = None
     if numbers:
@@ -129,7 +130,7 @@ def _import_row(session, bureau_id, index, row, templates, records, registry_err
                 RowStatus.INVALID_NUMBER,
                 str(_("%(value)s is not a valid organisation number.", value=raw_number)),
             )
-        number = orgnr.compact(raw_number)
+        number = normalise(raw_number)
         if registry_error is not None:
             return RowResult(index, RowStatus.UNAVAILABLE, registry_error)
         record = records.get(number)

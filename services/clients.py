@@ -12,6 +12,7 @@ from stdnum.no import orgnr
 
 from models import Client, ContactRole, CustomerTemplate, Person, PersonKind
 from services.errors import DomainError
+from services.orgnumbers import normalise
 from services.people import check_person
 
 
@@ -94,7 +95,7 @@ def create_client(session: Session, bureau_id: int, data: NewClient, *, ask_cons
     """Create the client, its contact person and (when there is a contact) the consent e-mail, in one flush."""
     from services.consent import request_consent
 
-    org_number = orgnr.compact(data.org_number) if data.org_number else None
+    org_number = normalise(data.org_number)
     if org_number is not None:
         if not orgnr.is_valid(org_number):
             raise DomainError(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from models import Client, ConsentStatus, utcnow
 from models.outbox import OutboxMessage
 from services.errors import DomainError
+from services.links import LinkKind, link_lifetime
 from services.outbox import enqueue_email
 
 SALT = "gdpr-consent"
@@ -40,7 +41,8 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def link_lifetime_seconds() -> int:
-    return int(current_app.config.get("CONSENT_LINK_DAYS", 30)) * 24 * 3600
+    """The consent link's lifetime (``services.links``) in seconds, as the signer wants it."""
+    return int(link_lifetime(LinkKind.CONSENT).total_seconds())
 
 
 def consent_url(client: Client) -> str:

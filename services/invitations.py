@@ -28,11 +28,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OutboxMessage, Person, PersonKind, User, UserStatus, utcnow
-from models.person import invitation_lifetime
 from services.consent import EMAIL_LOCALE
 from services.errors import DomainError
+from services.links import LinkKind, link_lifetime
 from services.outbox import enqueue_email, public_url
 from services.passwords import check_password, password_inputs
+from services.policy import PolicyError, Verb, accepting_invitation, check
 
 SALT = "user-invitation"
 MAX_NAME_LENGTH = 100
@@ -89,6 +90,17 @@ def check_invitable(user: User, today: date) -> None:
         raise DomainError(_l("%(name)s is already active and needs no invitation.", name=_name(user)))
 
 
+def check_invitable_target(target: User | Person, today: date) -> None:
+    """The one home of "can this be invited": a user, or a person through their user; DomainError says why not."""
+    if isinstance(target, Person):
+        if target.kind is PersonKind.PERSON:
+            raise DomainError(_l("%(name)s is a person without user and cannot be invited.", name=target.full_name))
+        if target.user is None:
+            raise DomainError(_l("%(name)s has no user yet: create the user first.", name=target.full_name))
+        target = target.user
+    check_invitable(target, today)
+
+
 def invitation_url(user: User) -> str:
     """The public link in the invitation e-mail, built from PUBLIC_BASE_URL; valid while the nonce is unchanged."""
     if not user.invitation_nonce:
@@ -97,8 +109,12 @@ def invitation_url(user: User) -> str:
     return public_url("invitation.accept", token=token)
 
 
-def invite_user(session: Session, user: User, *, today: date | None = None) -> OutboxMessage:
-    """Send (or re-send) the invitation: a new link by e-mail, older links stop working. Only flushes."""
+def invite_user(session: Session, user: User, *, today: date | None = None, actor: User | None = None) -> OutboxMessage:
+    """Send (or re-send) the invitation: a new link by e-mail, older links stop working. Only flushes.
+
+    ``actor`` is the staff member sending it (the policy decides), None for the system.
+    """
+    check(session, actor, Verb.USER_INVITE, user)
     check_invitable(user, today or date.today())
     person = user.person
     client = person.client
@@ -112,7 +128,7 @@ def invite_user(session: Session, user: User, *, today: date | None = None) -> O
             "client": client,
             "bureau": client.bureau,
             "url": invitation_url(user),
-            "days": invitation_lifetime().days,
+            "days": link_lifetime(LinkKind.INVITATION).days,
         }
         subject = _("Invitation to %(company)s in the accounting suite", company=client.name)
         text = render_template("email/invitation.txt", **context)
@@ -131,26 +147,28 @@ def invite_user(session: Session, user: User, *, today: date | None = None) -> O
     return message
 
 
-def invite_person(session: Session, person: Person, *, today: date | None = None) -> OutboxMessage:
+def invite_person(
+    session: Session, person: Person, *, today: date | None = None, actor: User | None = None
+) -> OutboxMessage:
     """Invite the user of a person (the people grid); a person without user is refused with the reason."""
-    if person.kind is PersonKind.PERSON:
-        raise DomainError(_l("%(name)s is a person without user and cannot be invited.", name=person.full_name))
-    if person.user is None:
-        raise DomainError(_l("%(name)s has no user yet: create the user first.", name=person.full_name))
-    return invite_user(session, person.user, today=today)
+    check_invitable_target(person, today or date.today())
+    return invite_user(session, person.user, today=today, actor=actor)
 
 
-def invite_many(session: Session, targets: Iterable[User | Person], *, today: date | None = None) -> InvitationReport:
-    """Invite each user (or person's user) on its own: one refusal never stops or half-saves the others."""
+def invite_many(
+    session: Session, targets: Iterable[User | Person], *, today: date | None = None, actor: User | None = None
+) -> InvitationReport:
+    """Invite each user (or person's user) on its own, as the policy allows: one refusal never stops or
+    half-saves the others."""
     today = today or date.today()
     report = InvitationReport()
     for target in targets:
         try:
             with session.begin_nested():
                 if isinstance(target, Person):
-                    invite_person(session, target, today=today)
+                    invite_person(session, target, today=today, actor=actor)
                 else:
-                    invite_user(session, target, today=today)
+                    invite_user(session, target, today=today, actor=actor)
         except DomainError as exc:
             report.refused.append((target, str(exc)))
         else:
@@ -161,7 +179,7 @@ def invite_many(session: Session, targets: Iterable[User | Person], *, today: da
 def resolve_invitation(session: Session, token: str, *, today: date | None = None) -> ResolvedInvitation:
     """What an invitation link points at, and whether it can still be used."""
     try:
-        data = _serializer().loads(token, max_age=int(invitation_lifetime().total_seconds()))
+        data = _serializer().loads(token, max_age=int(link_lifetime(LinkKind.INVITATION).total_seconds()))
     except SignatureExpired:
         return ResolvedInvitation(InvitationLinkState.EXPIRED)
     except BadSignature:
@@ -206,14 +224,19 @@ def accept_invitation(
     user.accepted_at = utcnow()
     user.blocked_at = None
     user.invitation_nonce = None
-    session.flush()
+    with accepting_invitation():
+        session.flush()
     return link
 
 
-def _block(user: User) -> None:
+def block_user(user: User) -> bool:
+    """Block one user (an open invitation link stops working); False when it was blocked already."""
+    if user.status == UserStatus.BLOCKED:
+        return False
     user.status = UserStatus.BLOCKED
     user.blocked_at = utcnow()
     user.invitation_nonce = None  # an open invitation link stops working
+    return True
 
 
 def block_expired(session: Session, today: date) -> int:
@@ -223,7 +246,7 @@ def block_expired(session: Session, today: date) -> int:
         select(User).where(User.end_date < today, User.status != UserStatus.BLOCKED).order_by(User.id)
     ).all()
     for user in users:
-        _block(user)
+        block_user(user)
     session.flush()
     return len(users)
 
@@ -233,22 +256,22 @@ def _has_login(user: User) -> bool:
     return bool(user.accepted_at or user.password_hash or user.person_kind is PersonKind.RESELLER_USER)
 
 
-def _check_actor(users: list[User], actor: User | None) -> None:
-    if actor is None:
-        return
-    if any(user.id == actor.id for user in users):
-        raise DomainError(_l("You cannot deactivate or reactivate yourself."))
-    if not actor.is_bureau_admin and any(user.is_staff for user in users):
-        raise DomainError(_l("Only a bureau administrator can manage staff."))
+def _check_actor(session: Session, users: list[User], actor: User | None) -> None:
+    """The policy per user; the first refusal names the user and stops the whole change."""
+    for user in users:
+        try:
+            check(session, actor, Verb.USER_CHANGE_STATUS, user)
+        except PolicyError as exc:
+            raise PolicyError(_l("%(person)s: %(reason)s", person=_name(user), reason=str(exc))) from None
 
 
 def deactivate(session: Session, users: Iterable[User], *, actor: User | None = None) -> int:
     """Block the users (their open invitation links stop working); how many changed. All or nothing."""
     users = list(users)
-    _check_actor(users, actor)
+    _check_actor(session, users, actor)
     changed = [user for user in users if user.status != UserStatus.BLOCKED]
     for user in changed:
-        _block(user)
+        block_user(user)
     session.flush()
     return len(changed)
 
@@ -260,7 +283,7 @@ def reactivate(session: Session, users: Iterable[User], *, today: date | None = 
     """
     users = list(users)
     today = today or date.today()
-    _check_actor(users, actor)
+    _check_actor(session, users, actor)
     expired = [user for user in users if user.is_past_end_date(today)]
     if expired:
         raise DomainError(

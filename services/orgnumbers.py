@@ -1,10 +1,18 @@
-"""Organisation numbers: making valid ones for demo and synthetic data."""
+"""Organisation numbers: the one way they are written (``normalise``), and making valid ones for demo data."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from stdnum.no import orgnr
+from stdnum.util import clean
+
+
+def normalise(value: str | None) -> str | None:
+    """The one way an org number is stored and compared: without spaces, dots or dashes; None when empty."""
+    if value is None:
+        return None
+    return clean(str(value), " -./").strip() or None
 
 
 def with_check_digit(prefix: str) -> str | None:

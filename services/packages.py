@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import ColumnElement, and_, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -16,6 +16,27 @@ from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, PackageKind,
 from services.errors import DomainError, integrity_message
 
 FAR_FUTURE = date(9999, 12, 31)
+
+
+def held_between_clause(first: date, last: date | None = None) -> ColumnElement[bool]:
+    """SQL, the one definition of "holds the package on a day between ``first`` and ``last``" (one day when
+    ``last`` is omitted): the assignment starts on or before ``last`` and has not ended before ``first``."""
+    last = first if last is None else last
+    return and_(
+        PackageAssignment.valid_from <= last,
+        or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= first),
+    )
+
+
+def is_held_between(assignment: PackageAssignment, first: date, last: date | None = None) -> bool:
+    """Python, the same rule as ``held_between_clause`` for an assignment already loaded."""
+    last = first if last is None else last
+    return assignment.valid_from <= last and (assignment.valid_to is None or assignment.valid_to >= first)
+
+
+def held_on(assignments: Iterable[PackageAssignment], day: date) -> list[PackageAssignment]:
+    """The assignments of a user that are held on ``day``."""
+    return [assignment for assignment in assignments if is_held_between(assignment, day)]
 
 
 def check_package(session: Session, package: Package) -> None:
@@ -47,11 +68,7 @@ def check_assignment(session: Session, assignment: PackageAssignment) -> None:
                     PackageAssignment.user_id == user.id,
                     PackageAssignment.package_kind == PackageKind.MAIN,
                     PackageAssignment.id != (assignment.id or 0),
-                    PackageAssignment.valid_from <= (assignment.valid_to or FAR_FUTURE),
-                    or_(
-                        PackageAssignment.valid_to.is_(None),
-                        PackageAssignment.valid_to >= assignment.valid_from,
-                    ),
+                    held_between_clause(assignment.valid_from, assignment.valid_to or FAR_FUTURE),
                 )
             )
         if overlap is not None:
@@ -74,20 +91,27 @@ def _holds_package_on(session: Session, user: User, package: Package, valid_from
                 select(PackageAssignment.id).where(
                     PackageAssignment.user_id == user.id,
                     PackageAssignment.package_id == package.id,
-                    or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= valid_from),
+                    held_between_clause(valid_from, FAR_FUTURE),
                 )
             )
             is not None
         )
 
 
-def _grant_one(session: Session, bureau_id: int, user: User, package: Package, valid_from: date) -> GrantOutcome:
+def _grant_one(
+    session: Session, bureau_id: int, user: User, package: Package, valid_from: date, actor: User | None
+) -> GrantOutcome:
+    from services.policy import Verb, refusal
+
     if user.bureau_id != bureau_id:
         return GrantOutcome(user, False, str(_("The package or the user belongs to another bureau.")))
     if user.person_kind not in KINDS_WITH_PACKAGES:
         return GrantOutcome(
             user, False, str(_("Only users with access packages (internal or external) can hold packages."))
         )
+    reason = refusal(session, actor, Verb.USER_CHANGE_ACCESS, user)
+    if reason is not None:
+        return GrantOutcome(user, False, reason)
     if user.end_date is not None and user.end_date < valid_from:
         return GrantOutcome(user, False, str(_("The user's end date is before the start date.")))
     if _holds_package_on(session, user, package, valid_from):
@@ -110,7 +134,13 @@ def _grant_one(session: Session, bureau_id: int, user: User, package: Package, v
 
 
 def grant_package(
-    session: Session, bureau_id: int, users: Iterable[User], package: Package | None, valid_from: date | None
+    session: Session,
+    bureau_id: int,
+    users: Iterable[User],
+    package: Package | None,
+    valid_from: date | None,
+    *,
+    actor: User | None = None,
 ) -> list[GrantOutcome]:
     """Give ``package`` from ``valid_from`` to each user that may hold it; one outcome per user. Only flushes.
 
@@ -125,13 +155,12 @@ def grant_package(
         raise DomainError(_("The package %(package)s is no longer active.", package=str(package)))
     if valid_from is None:
         raise DomainError(_("Choose the start date."))
-    return [_grant_one(session, bureau_id, user, package, valid_from) for user in users]
+    return [_grant_one(session, bureau_id, user, package, valid_from, actor) for user in users]
 
 
 def _held_today(today: date):
     return (
-        PackageAssignment.valid_from <= today,
-        or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= today),
+        held_between_clause(today),
         User.status != UserStatus.BLOCKED,
         or_(User.end_date.is_(None), User.end_date >= today),
     )

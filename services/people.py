@@ -23,7 +23,9 @@ from models import (
     User,
     UserStatus,
 )
+from services.access import NOT_AN_EMPLOYEE, check_employee, is_employee
 from services.errors import DomainError
+from services.packages import held_on
 
 LOGIN_KINDS_NEEDING_EMAIL = {
     PersonKind.USER,
@@ -77,7 +79,8 @@ def check_person_deletable(session: Session, person: Person) -> None:
 
 
 def is_staff_candidate(user: User) -> bool:
-    return user.person is not None and user.person.client is not None and user.person.client.is_internal
+    """Only an employee (``services.access.is_employee``) can have a staff role."""
+    return is_employee(user)
 
 
 def check_user(session: Session, user: User, *, today: date) -> None:
@@ -104,13 +107,8 @@ def check_user(session: Session, user: User, *, today: date) -> None:
         employee = user.employee
         if employee is None:
             raise DomainError(_("Choose the bureau employee this user is for."))
-        if employee.bureau_id != user.bureau_id or not is_staff_candidate(employee):
-            raise DomainError(
-                _(
-                    "Only employees of the bureau can be bureau users. An employee missing from the "
-                    "list has no user in the internal client yet: add them there first."
-                )
-            )
+        if not is_employee(employee, user.bureau_id):
+            raise DomainError(NOT_AN_EMPLOYEE)
     else:
         if user.reseller_role is not None or user.employee is not None:
             raise DomainError(_("Only bureau users have a bureau role and an employee."))
@@ -188,13 +186,9 @@ def add_person(session: Session, client: Client, data: NewPerson, *, today: date
     employee = None
     if data.kind is PersonKind.RESELLER_USER:
         employee = session.get(User, data.employee_id) if data.employee_id else None
-        if employee is None or employee.bureau_id != client.bureau_id or not is_staff_candidate(employee):
-            raise DomainError(
-                _(
-                    "Only employees of the bureau can be bureau users. An employee missing from the "
-                    "list has no user in the internal client yet: add them there first."
-                )
-            )
+        if not is_employee(employee, client.bureau_id):
+            raise DomainError(NOT_AN_EMPLOYEE)
+        check_employee(employee, client.bureau_id, today)
         data.first_name, data.last_name = employee.person.first_name, employee.person.last_name
         data.email = employee.person.email
     if data.kind is PersonKind.EXTERNAL_USER:
@@ -240,7 +234,8 @@ def add_person(session: Session, client: Client, data: NewPerson, *, today: date
 
 
 def current_assignments(user: User, today: date) -> list[PackageAssignment]:
-    return [a for a in user.assignments if a.valid_from <= today and (a.valid_to is None or a.valid_to >= today)]
+    """The user's assignments held today (``services.packages.held_on``)."""
+    return held_on(user.assignments, today)
 
 
 def change_access(

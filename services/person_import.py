@@ -36,11 +36,12 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from stdnum.no import orgnr
 
-from models import Client, Package, PackageKind, PersonKind
+from models import Client, Package, PackageKind, PersonKind, User
 from services.errors import DomainError, integrity_message
+from services.orgnumbers import normalise
 from services.people import NewPerson, add_person
+from services.policy import Verb, refusal
 
 HEADER = (
     "org_number",
@@ -132,7 +133,7 @@ class _Catalogue:
 
 
 def _clients_by_number(session: Session, bureau_id: int, rows: list[dict[str, str]]) -> dict[str, Client]:
-    numbers = {orgnr.compact(r.get("org_number", "")) for r in rows if r.get("org_number", "").strip()}
+    numbers = {normalise(r.get("org_number", "")) for r in rows if r.get("org_number", "").strip()}
     if not numbers:
         return {}
     clients = session.scalars(select(Client).where(Client.bureau_id == bureau_id, Client.org_number.in_(numbers)))
@@ -151,7 +152,7 @@ def _check_row(
     problems = checked.problems
 
     raw_number = row.get("org_number", "").strip()
-    compact = orgnr.compact(raw_number) if raw_number else ""
+    compact = normalise(raw_number) or ""
     if only_client is not None:
         if not compact or compact == only_client.org_number:
             checked.client = only_client
@@ -271,8 +272,12 @@ def import_persons(
     *,
     only_client: Client | None = None,
     today: date,
+    actor: User | None = None,
 ) -> list[RowResult]:
-    """Check every row, then add the valid rows (and invite where asked) in one savepoint per client."""
+    """Check every row, then add the valid rows (and invite where asked) in one savepoint per client.
+
+    ``actor`` is the staff member importing (the policy decides per client and invitation), None for the CLI.
+    """
     catalogue = _Catalogue(session, bureau_id)
     clients = {} if only_client is not None else _clients_by_number(session, bureau_id, rows)
     checked = [
@@ -289,14 +294,17 @@ def import_persons(
         else:
             groups[item.client.id].append(item)
     for items in groups.values():
-        for result in _import_client(session, items, today):
+        for result in _import_client(session, items, today, actor):
             results[result.row] = result
     return [results[item.row] for item in checked]
 
 
-def _import_client(session: Session, items: list[_CheckedRow], today: date) -> list[RowResult]:
+def _import_client(session: Session, items: list[_CheckedRow], today: date, actor: User | None) -> list[RowResult]:
     """All valid rows of one client, or none of them."""
     client = items[0].client
+    reason = refusal(session, actor, Verb.CLIENT_ADD_PEOPLE, client)
+    if reason is not None:
+        return [RowResult(item.row, RowStatus.REFUSED, reason) for item in items]
     done: list[RowResult] = []
     refused: dict[int, str] = {}
     group = session.begin_nested()
@@ -307,7 +315,7 @@ def _import_client(session: Session, items: list[_CheckedRow], today: date) -> l
             if item.invite:
                 from services.invitations import invite_user
 
-                invite_user(session, person.user, today=today)
+                invite_user(session, person.user, today=today, actor=actor)
         except DomainError as exc:
             row_savepoint.rollback()
             refused[item.row] = str(exc)

@@ -99,7 +99,10 @@ def test_placeholders_survive_translation(catalog):
             "Another client in this bureau already has this organisation number.",
             "har allerede dette organisasjonsnummeret",
         ),
-        ("The internal client cannot be deleted: it holds the bureau's staff.", "Internklienten kan ikke slettes"),
+        (
+            "The internal client holds the bureau's own employees: it cannot be archived or deleted.",
+            "kan ikke arkiveres eller slettes",
+        ),
         ("A user can hold at most one main package at a time.", "høyst én hovedpakke"),
         ("Customer template", "Kundemal"),
     ],

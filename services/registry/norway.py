@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from stdnum.no import orgnr
 from urllib3.util import Retry
 
+from services.orgnumbers import normalise
 from services.registry.base import (
     Address,
     BadRegistryAnswer,
@@ -106,7 +107,7 @@ class TTLCache:
 
 def compact_org_number(org_number: str) -> str:
     """The number without spaces, dots or dashes, or ``InvalidOrgNumber`` when the check digit fails."""
-    compact = orgnr.compact(str(org_number))
+    compact = normalise(str(org_number)) or ""
     if not orgnr.is_valid(compact):
         raise InvalidOrgNumber(str(org_number))
     return compact
