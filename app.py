@@ -51,8 +51,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from admin_views.invitation import bp as invitation_bp
     from cli import register_cli
     from services.audit import register_audit
+    from services.billing_close import register_closed_month_guard
 
     register_audit(db)
+    register_closed_month_guard()
     app.register_blueprint(auth_bp)
     app.register_blueprint(consent_bp)
     app.register_blueprint(invitation_bp)
