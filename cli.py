@@ -185,6 +185,12 @@ def billing_export(
             ).all()
         )
         unknown = [n for n in numbers if n not in found]
+        if unknown:  # a closed month still knows the clients deleted since it was closed
+            conn = db.session.connection()
+            closed = billing.closed_month(conn, bureau.id, month)
+            if closed is not None:
+                found.update(billing.snapshot_clients(conn, closed, unknown))
+            unknown = [n for n in numbers if n not in found]
         if unknown:
             raise click.BadParameter(f"not clients of the bureau: {', '.join(unknown)}", param_hint="--client")
         client_ids = list(found.values())

@@ -28,7 +28,7 @@ def close_billing_months() -> list[dict]:
     results = close_previous_months(
         db.session, housekeeping_today(), current_app.config["BILLING_CLOSE_DAY"], "outbox worker: billing close"
     )
-    return [{"bureau_id": r.month.bureau_id, "period": r.month.period} for r in results if not r.already_closed]
+    return [{"bureau_id": r.bureau_id, "period": r.period} for r in results if not r.already_closed]
 
 
 @outbox_group.command("send")

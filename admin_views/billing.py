@@ -182,7 +182,7 @@ def _month_states(bureau_id: int) -> list[dict]:
         states.append(
             {
                 "period": period,
-                "state": _("Closed") if month else _("Open"),
+                "state": _("Closed") if month else _("Not closed"),
                 "closed_at": format_datetime(month.closed_at, "yyyy-MM-dd HH:mm") if month else "",
                 "closed_by": month.closed_by_label if month else "",
             }

@@ -218,7 +218,9 @@ def _streamed(conn: Connection, query: Select) -> AbstractContextManager[Iterabl
         and conn.dialect.driver == "psycopg"
     ):
         return closing(_psycopg_chunks(conn, query))
-    return conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(query)
+    # Options for this statement only: set on the connection they would stay for every later statement on it,
+    # and an INSERT ... RETURNING after them (a month being closed) would be sent as a server-side cursor.
+    return conn.execute(query, execution_options={"stream_results": True, "yield_per": STREAM_BATCH})
 
 
 def _psycopg_chunks(conn: Connection, query: Select) -> Iterator[tuple[Any, ...]]:
@@ -524,3 +526,15 @@ def basis_summary(conn: Connection, bureau_id: int, period: Period, client_ids=N
         )
     ).scalar_one()
     return Summary(clients=clients, users=users, rows=count, amount=Decimal(amount))
+
+
+def snapshot_clients(conn: Connection, month: BillingMonth, org_numbers: Sequence[str]) -> dict[str, int]:
+    """The clients of a closed month by org number, also those deleted since (the snapshot keeps their id)."""
+    table = BillingSnapshotRow.__table__
+    return dict(
+        conn.execute(
+            select(table.c.client_org_number, table.c.client_id)
+            .where(table.c.month_id == month.id, table.c.client_org_number.in_(org_numbers))
+            .distinct()
+        ).all()
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -47,20 +47,43 @@ class ClosedMonthError(DomainError):
 
 @dataclass(frozen=True)
 class CloseResult:
-    month: BillingMonth
+    """What a close did, as plain values (valid after the commit, without reading the month again)."""
+
+    bureau_id: int
+    period: str
+    clients: int
+    users: int
+    rows: int
+    amount: Decimal
+    closed_at: datetime
+    closed_by: str
     already_closed: bool
+
+    @classmethod
+    def of(cls, month: BillingMonth, *, already_closed: bool) -> CloseResult:
+        return cls(
+            bureau_id=month.bureau_id,
+            period=month.period,
+            clients=month.clients,
+            users=month.users,
+            rows=month.rows,
+            amount=Decimal(month.amount),
+            closed_at=month.closed_at if month.closed_at.tzinfo else month.closed_at.replace(tzinfo=UTC),
+            closed_by=month.closed_by_label,
+            already_closed=already_closed,
+        )
 
     def to_json(self, bureau_org_number: str) -> dict[str, Any]:
         return {
             "bureau": bureau_org_number,
-            "period": self.month.period,
+            "period": self.period,
             "status": "already_closed" if self.already_closed else "closed",
-            "clients": self.month.clients,
-            "users": self.month.users,
-            "rows": self.month.rows,
-            "amount": f"{Decimal(self.month.amount):.2f}",
-            "closed_at": self.month.closed_at.isoformat(),
-            "closed_by": self.month.closed_by_label,
+            "clients": self.clients,
+            "users": self.users,
+            "rows": self.rows,
+            "amount": f"{self.amount:.2f}",
+            "closed_at": self.closed_at.isoformat(),
+            "closed_by": self.closed_by,
         }
 
 
@@ -157,7 +180,7 @@ def close_month(
     refuse_open_month(period, today)
     existing = _stored_month(session, bureau_id, period)
     if existing is not None:
-        return CloseResult(existing, already_closed=True)
+        return CloseResult.of(existing, already_closed=True)
     conn = session.connection()
     totals = billing.summarise(conn, bureau_id, period)
     label = actor_label or (str(actor) if actor is not None else "system")
@@ -200,7 +223,7 @@ def close_month(
         )
     )
     session.flush()
-    return CloseResult(month, already_closed=False)
+    return CloseResult.of(month, already_closed=False)
 
 
 def begin_consistent(session: Session) -> None:
@@ -229,7 +252,9 @@ def close_or_report(
         existing = _stored_month(session, bureau_id, period)
         if existing is None:
             raise
-        return CloseResult(existing, already_closed=True)
+        result = CloseResult.of(existing, already_closed=True)
+        session.rollback()
+        return result
     except Exception:
         session.rollback()
         raise
