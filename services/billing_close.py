@@ -347,25 +347,32 @@ def _refuse(period: billing.Period) -> None:
     )
 
 
-def _check_range_change(
+def _affected(
     periods: list[billing.Period], old: tuple[date | None, date | None], new: tuple[date | None, date | None]
-) -> None:
+) -> billing.Period | None:
+    """The first closed period whose days the change from ``old`` to ``new`` alters."""
     for period in periods:
         if _days_in(period, *old) != _days_in(period, *new):
-            _refuse(period)
+            return period
+    return None
 
 
 def _check_assignments(session: Session, closed: _ClosedPeriods) -> None:
+    # The owner is looked at only when a closed month is touched: no extra loads for the everyday change.
     for obj in session.new:
-        if isinstance(obj, PackageAssignment) and _billed_owner(obj):
+        if isinstance(obj, PackageAssignment):
             periods = closed.of(obj.bureau_id or (obj.user.bureau_id if obj.user is not None else None))
             first = obj.valid_from or date.today()  # the column's default
-            _check_range_change(periods, (None, None), (first, obj.valid_to))
+            period = _affected(periods, (None, None), (first, obj.valid_to))
+            if period is not None and _billed_owner(obj):
+                _refuse(period)
     for obj in session.deleted:
-        if isinstance(obj, PackageAssignment) and not _owner_deleted(session, obj) and _billed_owner(obj):
+        if isinstance(obj, PackageAssignment):
             state = inspect(obj)
             old = (_old(state, "valid_from"), _old(state, "valid_to"))
-            _check_range_change(closed.of(obj.bureau_id), old, (None, None))
+            period = _affected(closed.of(obj.bureau_id), old, (None, None))
+            if period is not None and not _owner_deleted(session, obj) and _billed_owner(obj):
+                _refuse(period)
     for obj in session.dirty:
         if not isinstance(obj, PackageAssignment) or not session.is_modified(obj):
             continue
@@ -378,10 +385,11 @@ def _check_assignments(session: Session, closed: _ClosedPeriods) -> None:
         new = (obj.valid_from, obj.valid_to)
         moved = any(state.attrs[key].history.has_changes() for key in ("user_id", "package_id", "user", "package"))
         if moved:  # another user's or package's days: both the old and the new holding change
-            _check_range_change(periods, old, (None, None))
-            _check_range_change(periods, (None, None), new)
+            period = _affected(periods, old, (None, None)) or _affected(periods, (None, None), new)
         else:
-            _check_range_change(periods, old, new)
+            period = _affected(periods, old, new)
+        if period is not None:
+            _refuse(period)
 
 
 def _check_end_dates(session: Session, closed: _ClosedPeriods) -> None:
