@@ -4,7 +4,8 @@ A closed month is a row in ``billing_months`` (one per bureau and month) with it
 summary export (``billing_snapshot_rows``) and of its detail export (``billing_snapshot_details``). The snapshot
 names clients, users and packages by value (a client id is a plain integer without a foreign key), so deleting or
 changing them later never changes it. The database refuses any UPDATE of these tables (triggers below, the same
-from ``create_all`` and the migration); rows go only when their bureau does.
+from ``create_all`` and the migration), so their ``version`` (every table has one) stays 1; rows go only when
+their bureau does.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from sqlalchemy import DDL, DateTime, ForeignKey, Integer, Numeric, String, Uniq
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import OrgNumber, TenantOwned, utcnow
+from models.base import OrgNumber, TenantOwned, Versioned, utcnow
 
 # Raised by the database when anything tries to change a closed month.
 CLOSED_MONTH_IMMUTABLE = "closed_billing_month_is_immutable"
 IMMUTABLE_TABLES = ("billing_months", "billing_snapshot_rows", "billing_snapshot_details")
 
 
-class BillingMonth(TenantOwned, db.Model):
+class BillingMonth(TenantOwned, Versioned, db.Model):
     """A bureau's closed month: when and by whom it was closed, and its totals as the page shows them."""
 
     __tablename__ = "billing_months"
@@ -43,7 +44,7 @@ class BillingMonth(TenantOwned, db.Model):
         return self.period
 
 
-class BillingSnapshotRow(db.Model):
+class BillingSnapshotRow(Versioned, db.Model):
     """One line of a closed month's summary export: a client and package, its users, unit price and amount."""
 
     __tablename__ = "billing_snapshot_rows"
@@ -63,7 +64,7 @@ class BillingSnapshotRow(db.Model):
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), nullable=False)
 
 
-class BillingSnapshotDetail(db.Model):
+class BillingSnapshotDetail(Versioned, db.Model):
     """One line of a closed month's detail export: a user's package on a client and the days billable."""
 
     __tablename__ = "billing_snapshot_details"

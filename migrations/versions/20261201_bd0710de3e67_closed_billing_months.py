@@ -28,6 +28,7 @@ def upgrade():
     sa.Column('rows', sa.Integer(), nullable=False),
     sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
     sa.Column('bureau_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['bureau_id'], ['bureaus.id'], name=op.f('fk_billing_months_bureau_id_bureaus'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_months')),
     sa.UniqueConstraint('bureau_id', 'period', name=op.f('uq_billing_months_bureau_id_period'))
@@ -49,6 +50,7 @@ def upgrade():
     sa.Column('package_name', sa.String(length=100), nullable=False),
     sa.Column('package_kind', sa.String(length=10), nullable=False),
     sa.Column('days_billable', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['month_id'], ['billing_months.id'], name=op.f('fk_billing_snapshot_details_month_id_billing_months'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_snapshot_details')),
     sa.UniqueConstraint('month_id', 'position', name=op.f('uq_billing_snapshot_details_month_id_position'))
@@ -69,6 +71,7 @@ def upgrade():
     sa.Column('users', sa.Integer(), nullable=False),
     sa.Column('unit_price', sa.Numeric(precision=10, scale=2), nullable=False),
     sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['month_id'], ['billing_months.id'], name=op.f('fk_billing_snapshot_rows_month_id_billing_months'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_snapshot_rows')),
     sa.UniqueConstraint('month_id', 'position', name=op.f('uq_billing_snapshot_rows_month_id_position'))
