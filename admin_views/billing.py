@@ -132,6 +132,10 @@ class BillingView(BaseView):
         except DomainError as exc:
             db.session.rollback()
             flash(str(exc), "error")
+        except Exception:  # noqa: BLE001 - a database failure becomes a sentence; the detail goes to the log
+            db.session.rollback()
+            log.exception("Closing billing month %s failed", period)
+            flash(_("Something went wrong and nothing was saved. Please try again."), "error")
         else:
             if result.already_closed:
                 flash(_("%(month)s was already closed; nothing changed.", month=str(period)), "info")

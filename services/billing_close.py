@@ -261,12 +261,16 @@ def close_or_report(
     return result
 
 
+def _days_in_month(day: date) -> int:
+    return billing.Period.parse(day.strftime("%Y-%m")).end.day
+
+
 def close_previous_months(session: Session, today: date, close_day: int, label: str) -> list[CloseResult]:
     """The worker's housekeeping: from ``close_day`` of a month on, close the previous month of every bureau.
 
     Idempotent (a closed month stays as it is); one bureau's failure is logged and the others still close.
     """
-    if today.day < close_day:
+    if today.day < min(close_day, _days_in_month(today)):  # a close day of 31 means the month's last in February
         return []
     period = billing.Period.previous_month(today)
     session.rollback()

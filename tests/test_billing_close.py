@@ -528,3 +528,24 @@ def test_the_people_tab_ends_a_package_yesterday_on_the_first_after_a_closed_mon
     response = client.post(url, data={"main_package": ""})
     assert response.status_code == 302, page(response)
     assert assignments_of(user.id) == [(crm.id, date(2026, 1, 1), date(2026, 10, 31))]
+
+
+def test_a_close_day_past_the_months_end_means_its_last_day(bureau):
+    assert billing_close.close_previous_months(db.session, date(2027, 2, 27), 31, "worker") == []
+    results = billing_close.close_previous_months(db.session, date(2027, 2, 28), 31, "worker")
+    assert [(r.bureau_id, r.period, r.already_closed) for r in results] == [(bureau.id, "2027-01", False)]
+
+
+def test_a_failing_close_on_the_page_says_so_and_stores_nothing(login_as, client, book, bureau, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def breaks(*args, **kwargs):
+        raise OperationalError("INSERT INTO billing_months", {}, Exception("disk I/O error"))
+
+    login_as("admin")
+    monkeypatch.setattr(billing_close, "close_month", breaks)
+    response = client.post("/admin/billing/close/", data={"period": OCTOBER, "confirm": "1"}, follow_redirects=True)
+    text_ = page(response)
+    assert response.status_code == 200 and "INSERT" not in text_ and "disk I/O" not in text_
+    assert "Noe gikk galt, og ingenting ble lagret" in text_
+    assert month_of(bureau) is None
