@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import UTC, date, datetime
@@ -261,6 +262,9 @@ def test_an_administrator_closes_from_the_page(login_as, client, book, bureau):
     assert month.closed_by_id == admin.id and month.closed_by_label == str(admin)
     assert re.search(r"<td>2026-10</td><td>Lukket</td><td>\d{4}-\d\d-\d\d \d\d:\d\d</td>", text_)
     assert "695.00" in text_
+    history = page(client.get("/admin/auditlog/"))  # the event log names the closing and who did it
+    rows = re.findall(r"<tr>.*?</tr>", history, re.S)
+    assert [r for r in rows if html.escape(str(admin)) in r and "Lukkede faktureringsmåneder" in r]
     again = client.post("/admin/billing/close/", data={"period": OCTOBER, "confirm": "1"}, follow_redirects=True)
     assert "allerede lukket" in page(again) and count(BillingMonth) == 1
     running = date.today().strftime("%Y-%m")
