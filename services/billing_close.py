@@ -33,7 +33,7 @@ from models import (
     User,
     utcnow,
 )
-from services import billing
+from services import billing, policy
 from services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -160,13 +160,12 @@ def _detail_snapshot(conn, month_id: int, bureau_id: int, period: billing.Period
     """The detail lines as ``detail_query`` gives them, the days counted as ``detail_rows`` counts them."""
     query = billing.detail_query(bureau_id, period).add_columns(Client.id)
     for position, row in enumerate(conn.execute(query, execution_options=STREAMED)):
-        org, name, first, last, email, code, pname, kind, valid_from, valid_to, status, blocked_on, end, user_id = row[
-            :14
-        ]
+        org, name, first, last, email, code, pname, kind = row[:8]
+        valid_from, valid_to, status, blocked_on, end, user_id, client_id = row[8:]  # client_id: added above
         yield {
             "month_id": month_id,
             "position": position,
-            "client_id": row[14],
+            "client_id": client_id,
             "client_org_number": org,
             "client_name": name,
             "user_id": user_id,
@@ -195,8 +194,6 @@ def close_month(
     another for the same month loses on the unique (bureau, period): the caller rolls back and reports
     ``already_closed`` (``close_or_report``).
     """
-    from services import policy
-
     policy.check(session, actor, policy.Verb.BILLING_CLOSE)
     refuse_open_month(period, today)
     existing = _stored_month(session, bureau_id, period)
