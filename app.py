@@ -56,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from cli import register_cli
     from services.archive import register_archive_guard
     from services.audit import register_audit
+    from services.billing_close import register_closed_month_guard
     from services.policy import register_policy
     from services.sessions import register_sessions
 
@@ -64,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_sessions()
     init_security(app)
     register_archive_guard()
+    register_closed_month_guard()
     register_error_pages(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(consent_bp)

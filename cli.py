@@ -185,6 +185,12 @@ def billing_export(
             ).all()
         )
         unknown = [n for n in numbers if n not in found]
+        if unknown:  # a closed month still knows the clients deleted since it was closed
+            conn = db.session.connection()
+            closed = billing.closed_month(conn, bureau.id, month)
+            if closed is not None:
+                found.update(billing.snapshot_clients(conn, closed, unknown))
+            unknown = [n for n in numbers if n not in found]
         if unknown:
             raise click.BadParameter(f"not clients of the bureau: {', '.join(unknown)}", param_hint="--client")
         client_ids = list(found.values())
@@ -218,6 +224,36 @@ def billing_export(
     finally:
         out.flush()
         out.detach()
+
+
+@billing_group.command("close")
+@click.option("--bureau", "bureau_org", required=True, help="The bureau's org number.")
+@click.option("--period", required=True, help="The month, YYYY-MM; it must have ended.")
+def billing_close(bureau_org: str, period: str) -> None:
+    """Close a past month: store its billing basis for good; prints a JSON summary.
+
+    Exits 0 when the month is closed now or was closed already (status "already_closed", nothing changed), 2 when
+    the month has not ended yet or the arguments are wrong.
+    """
+    from datetime import date
+
+    from services import billing
+    from services.billing_close import close_or_report, refuse_open_month
+    from services.errors import DomainError
+
+    bureau = bureau_by_org_number(bureau_org)
+    try:
+        month = billing.Period.parse(period)
+    except ValueError:
+        raise click.BadParameter(f"{period!r} is not a month written YYYY-MM", param_hint="--period") from None
+    today = date.today()
+    try:
+        refuse_open_month(month, today)
+    except DomainError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    result = close_or_report(db.session, bureau.id, month, actor=None, actor_label="billing close (CLI)", today=today)
+    echo_json(result.to_json(bureau.org_number))
 
 
 def register_cli(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import click
 from flask import current_app
@@ -13,6 +14,21 @@ from extensions import db
 from services.outbox import deliver_due, run_worker
 
 outbox_group = AppGroup("outbox", help="The e-mail outbox.")
+
+
+def housekeeping_today() -> date:
+    """The worker's idea of today (a function, so that tests can move it)."""
+    return date.today()
+
+
+def close_billing_months() -> list[dict]:
+    """Close the previous billing month of every bureau from BILLING_CLOSE_DAY on; the months closed now."""
+    from services.billing_close import close_previous_months
+
+    results = close_previous_months(
+        db.session, housekeeping_today(), current_app.config["BILLING_CLOSE_DAY"], "outbox worker: billing close"
+    )
+    return [{"bureau_id": r.bureau_id, "period": r.period} for r in results if not r.already_closed]
 
 
 @outbox_group.command("send")
@@ -35,19 +51,25 @@ def outbox_send(include_deferred: bool) -> None:
 def outbox_worker(interval: float, max_passes: int | None) -> None:
     """Keep delivering due messages until stopped (Ctrl-C or SIGTERM); prints a JSON line per pass that did work.
 
-    Once at start and then daily it also blocks the users past their end date (as ``users block-expired``).
+    Once at start and then daily it also blocks the users past their end date (as ``users block-expired``) and,
+    from day BILLING_CLOSE_DAY of a month on, closes the previous billing month of every bureau not yet closed.
     """
     click.echo(f"Outbox worker: delivering every {interval:g} s (Ctrl-C to stop).", err=True)
 
-    def block_expired() -> None:
-        blocked = block_expired_users("outbox worker: users block-expired")
-        if blocked:
-            click.echo(json.dumps({"blocked": blocked}))
+    def housekeeping() -> None:
+        try:
+            blocked = block_expired_users("outbox worker: users block-expired")
+            if blocked:
+                click.echo(json.dumps({"blocked": blocked}))
+        finally:  # a failure above is still logged by the worker, after the months are closed
+            closed = close_billing_months()
+            if closed:
+                click.echo(json.dumps({"billing_closed": closed}))
 
     run_worker(
         current_app._get_current_object(),
         interval=interval,
         max_passes=max_passes,
         on_report=lambda report: click.echo(json.dumps(report.as_dict())),
-        daily=block_expired,
+        daily=housekeeping,
     )

@@ -47,6 +47,8 @@ class Config:
         self.BRREG_CONTACT = os.environ.get("BRREG_CONTACT")
         self.CONSENT_LINK_DAYS = int(os.environ.get("CONSENT_LINK_DAYS", "30"))
         self.INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "14"))
+        # The outbox worker closes the previous billing month from this day of the month on (1-28).
+        self.BILLING_CLOSE_DAY = int(os.environ.get("BILLING_CLOSE_DAY", "1"))
         self.ADMIN_PAGE_SIZE = int(os.environ.get("ADMIN_PAGE_SIZE", "50"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

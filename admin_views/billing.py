@@ -5,20 +5,24 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+from contextlib import closing
 from datetime import date
 from decimal import Decimal
 from itertools import islice
 
 from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from admin_views.base import deny_access, staff_can_use_admin
 from extensions import db
-from models import Client
-from services import billing
+from models import BillingMonth, Client
+from services import billing, policy
+from services.billing_close import can_close, close_or_report
+from services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +95,14 @@ class BillingView(BaseView):
     def index(self):
         period = parse_period(request.args.get("period"))
         client_ids = selected_clients()
+        bureau_id = current_user.bureau_id
         with billing.snapshot(db.engine) as conn:
-            summary = billing.summarise(conn, current_user.bureau_id, period, client_ids)
-            rows = billing.summary_rows(conn, current_user.bureau_id, period, billing.Dialect.STANDARD, client_ids)
-            preview = list(islice(rows, 200))  # the page shows 200; the file has them all
+            # A closed month comes from its snapshot: the stored totals and its first 200 lines, no live scan.
+            month = billing.closed_month(conn, bureau_id, period)
+            summary = billing.basis_summary(conn, bureau_id, period, client_ids)
+            rows = billing.basis_rows(conn, bureau_id, period, billing.Dialect.STANDARD, client_ids=client_ids)
+            with closing(rows):
+                preview = list(islice(rows, 200))  # the page shows 200; the file has them all
         return self.render(
             "admin/billing.html",
             period=period,
@@ -103,7 +111,37 @@ class BillingView(BaseView):
             header=billing.SUMMARY_HEADER,
             client_ids=client_ids or [],
             months=_recent_months(),
+            closed={"at": format_datetime(month.closed_at, "yyyy-MM-dd HH:mm"), "by": month.closed_by_label}
+            if month
+            else None,
+            month_states=_month_states(bureau_id),
+            may_close=month is None
+            and can_close(period, date.today())
+            and policy.can(db.session, current_user, policy.Verb.BILLING_CLOSE),
         )
+
+    @expose("/close/", methods=("POST",))
+    def close(self):
+        """Close the chosen past month for good (administrators; the form asks for a tick to confirm)."""
+        period = parse_period(request.form.get("period"))
+        try:
+            policy.check(db.session, current_user, policy.Verb.BILLING_CLOSE)
+            if request.form.get("confirm") != "1":
+                raise DomainError(_("Tick the box to confirm that %(month)s is to be closed.", month=str(period)))
+            result = close_or_report(db.session, current_user.bureau_id, period, actor=current_user, today=date.today())
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        except Exception:  # noqa: BLE001 - a database failure becomes a sentence; the detail goes to the log
+            db.session.rollback()
+            log.exception("Closing billing month %s failed", period)
+            flash(_("Something went wrong and nothing was saved. Please try again."), "error")
+        else:
+            if result.already_closed:
+                flash(_("%(month)s was already closed; nothing changed.", month=str(period)), "info")
+            else:
+                flash(_("%(month)s is closed: its billing basis will never change.", month=str(period)), "success")
+        return redirect(url_for(".index", period=str(period)))
 
     @expose("/download/")
     def download(self):
@@ -133,6 +171,29 @@ def _recent_months(count: int = 13) -> list[str]:
     return months
 
 
+def _month_states(bureau_id: int) -> list[dict]:
+    """Each recent month: open, or closed when and by whom."""
+    months = _recent_months()
+    closed = {
+        month.period: month
+        for month in db.session.scalars(
+            select(BillingMonth).where(BillingMonth.bureau_id == bureau_id, BillingMonth.period.in_(months))
+        )
+    }
+    states = []
+    for period in months:
+        month = closed.get(period)
+        states.append(
+            {
+                "period": period,
+                "state": _("Closed") if month else _("Not closed"),
+                "closed_at": format_datetime(month.closed_at, "yyyy-MM-dd HH:mm") if month else "",
+                "closed_by": month.closed_by_label if month else "",
+            }
+        )
+    return states
+
+
 def redirect_to_export(client_ids: list[int]):
     """From the client grid's bulk action to the export page for exactly those clients."""
     if not client_ids:
@@ -148,7 +209,7 @@ def packages_context(client: Client) -> dict:
     month = billing.Period.parse(date.today().strftime("%Y-%m"))
     holders = client_holders_today(db.session, client.id)
     with billing.snapshot(db.engine) as conn:
-        rows = list(billing.summary_rows(conn, client.bureau_id, month, billing.Dialect.STANDARD, [client.id]))
+        rows = list(billing.basis_rows(conn, client.bureau_id, month, billing.Dialect.STANDARD, client_ids=[client.id]))
     billed = {row[3].lstrip("'"): row for row in rows}
     held_codes = {package.code for package, _users in holders}
     return {

@@ -17,6 +17,7 @@ ENTITIES = [
     ("package_assignments", _l("Package assignments")),
     ("customer_templates", _l("Customer templates")),
     ("permissions", _l("Permissions")),
+    ("billing_months", _l("Closed billing months")),
 ]
 
 

@@ -7,6 +7,8 @@ from sqlalchemy import event, inspect, select
 from extensions import db
 from models.audit import AuditEntry
 from models.base import utcnow
+from models.billing import BillingMonth, BillingSnapshotDetail, BillingSnapshotRow
+from models.billing import attach_to_metadata as attach_billing_rules
 from models.bureau import Bureau
 from models.client import Client, ConsentStatus, ContactRole
 from models.login_attempt import LoginFailure
@@ -27,6 +29,7 @@ from models.rules import attach_to_metadata
 from models.template import CustomerTemplate
 
 attach_to_metadata(db.metadata)
+attach_billing_rules(db.metadata)
 
 
 @event.listens_for(User, "before_insert")
@@ -76,6 +79,9 @@ __all__ = [
     "KINDS_WITH_LOGIN",
     "KINDS_WITH_PACKAGES",
     "AuditEntry",
+    "BillingMonth",
+    "BillingSnapshotDetail",
+    "BillingSnapshotRow",
     "Bureau",
     "Client",
     "ConsentStatus",

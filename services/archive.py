@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from models import (
     AuditEntry,
+    BillingSnapshotRow,
     Client,
     ConsentStatus,
     OutboxMessage,
@@ -149,6 +150,9 @@ def _client_history(session: Session, client: Client) -> list[str]:
     )
     if assigned:
         reasons.append(str(_l("package assignments (billing basis)")))
+    billed = session.scalar(select(BillingSnapshotRow.id).where(BillingSnapshotRow.client_id == client.id).limit(1))
+    if billed:
+        reasons.append(str(_l("the client is in a closed billing month")))
     if client.consent_status in (ConsentStatus.GIVEN, ConsentStatus.DECLINED) or client.consent_at is not None:
         reasons.append(str(_l("the GDPR consent has been answered")))
     sent = session.scalar(

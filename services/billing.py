@@ -26,7 +26,18 @@ from typing import Any
 from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.engine import Connection
 
-from models import Client, Package, PackageAssignment, PackagePrice, Person, User, UserStatus
+from models import (
+    BillingMonth,
+    BillingSnapshotDetail,
+    BillingSnapshotRow,
+    Client,
+    Package,
+    PackageAssignment,
+    PackagePrice,
+    Person,
+    User,
+    UserStatus,
+)
 from services.packages import held_between_clause
 
 SUMMARY_HEADER = (
@@ -217,7 +228,9 @@ def _streamed(conn: Connection, query: Select) -> AbstractContextManager[Iterabl
         and conn.dialect.driver == "psycopg"
     ):
         return closing(_psycopg_chunks(conn, query))
-    return conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(query)
+    # Options for this statement only: set on the connection they would stay for every later statement on it,
+    # and an INSERT ... RETURNING after them (a month being closed) would be sent as a server-side cursor.
+    return conn.execute(query, execution_options={"stream_results": True, "yield_per": STREAM_BATCH})
 
 
 def _psycopg_chunks(conn: Connection, query: Select) -> Iterator[tuple[Any, ...]]:
@@ -400,6 +413,138 @@ def export(
     """Write the whole file from one snapshot; returns the data rows written (raises on any failure)."""
     with snapshot(engine) as conn:
         conn.execution_options(chunked_rows=True)  # this connection does nothing else: see _streamed
-        rows = (detail_rows if detail else summary_rows)(conn, bureau_id, period, dialect, client_ids)
+        rows = basis_rows(conn, bureau_id, period, dialect, detail=detail, client_ids=client_ids)
         with closing(rows):  # a failed write ends the rows (and the query) before the transaction
             return write_csv(out, DETAIL_HEADER if detail else SUMMARY_HEADER, rows, dialect)
+
+
+# --- closed months: read from the stored snapshot ------------------------------------------------
+#
+# A closed month (services/billing_close.py closes one) is read from its snapshot, an open month from the live
+# tables. ``closed_month`` is the one place that decides; ``basis_rows`` and ``basis_summary`` are what every
+# reader calls (the export behind the CLI and the page, the page's preview and totals, the Pakker tab).
+
+
+def closed_month(conn: Connection, bureau_id: int, period: Period) -> BillingMonth | None:
+    """The bureau's closed month for ``period``, or None while the month is open."""
+    row = conn.execute(
+        select(BillingMonth.__table__).where(BillingMonth.bureau_id == bureau_id, BillingMonth.period == str(period))
+    ).first()
+    return BillingMonth(**row._mapping) if row is not None else None
+
+
+def _snapshot_summary_rows(
+    conn: Connection, month: BillingMonth, dialect: Dialect, client_ids=None
+) -> Iterator[list[str]]:
+    """The stored summary lines, written exactly as ``summary_rows`` wrote them when the month was closed."""
+    table = BillingSnapshotRow.__table__
+    query = (
+        select(
+            table.c.client_org_number,
+            table.c.client_name,
+            table.c.package_code,
+            table.c.package_name,
+            table.c.package_kind,
+            table.c.users,
+            table.c.unit_price,
+            table.c.amount,
+        )
+        .where(table.c.month_id == month.id)
+        .order_by(table.c.position)
+    )
+    if client_ids is not None:
+        query = query.where(table.c.client_id.in_(client_ids))
+    with _streamed(conn, query) as result:
+        for org_number, client_name, code, name, kind, users, unit_price, amount in result:
+            yield [
+                month.period,
+                org_number or "",
+                inert(client_name),
+                inert(code),
+                inert(name),
+                _kind_text(kind),
+                str(users),
+                money(Decimal(unit_price), dialect),
+                money(Decimal(amount), dialect),
+            ]
+
+
+def _snapshot_detail_rows(
+    conn: Connection, month: BillingMonth, dialect: Dialect, client_ids=None
+) -> Iterator[list[str]]:
+    """The stored detail lines, written exactly as ``detail_rows`` wrote them when the month was closed."""
+    table = BillingSnapshotDetail.__table__
+    query = (
+        select(
+            table.c.client_org_number,
+            table.c.client_name,
+            table.c.user_name,
+            table.c.user_email,
+            table.c.package_code,
+            table.c.package_name,
+            table.c.package_kind,
+            table.c.days_billable,
+        )
+        .where(table.c.month_id == month.id)
+        .order_by(table.c.position)
+    )
+    if client_ids is not None:
+        query = query.where(table.c.client_id.in_(client_ids))
+    with _streamed(conn, query) as result:
+        for org_number, client_name, user_name, email, code, name, kind, days in result:
+            yield [
+                month.period,
+                org_number or "",
+                inert(client_name),
+                inert(user_name),
+                inert(email or ""),
+                inert(code),
+                inert(name),
+                _kind_text(kind),
+                str(days),
+            ]
+
+
+def basis_rows(
+    conn: Connection, bureau_id: int, period: Period, dialect: Dialect, *, detail: bool = False, client_ids=None
+) -> Iterator[list[str]]:
+    """The billing basis lines of the month: from the snapshot when it is closed, else computed live."""
+    month = closed_month(conn, bureau_id, period)
+    if month is not None:
+        return (_snapshot_detail_rows if detail else _snapshot_summary_rows)(conn, month, dialect, client_ids)
+    return (detail_rows if detail else summary_rows)(conn, bureau_id, period, dialect, client_ids)
+
+
+def basis_summary(conn: Connection, bureau_id: int, period: Period, client_ids=None) -> Summary:
+    """The month's totals: stored when it is closed (no scan of the month's assignments), else computed live."""
+    month = closed_month(conn, bureau_id, period)
+    if month is None:
+        return summarise(conn, bureau_id, period, client_ids)
+    if client_ids is None:
+        return Summary(clients=month.clients, users=month.users, rows=month.rows, amount=Decimal(month.amount))
+    rows, details = BillingSnapshotRow.__table__, BillingSnapshotDetail.__table__
+    clients, count, amount = conn.execute(
+        select(
+            func.count(distinct(rows.c.client_id)),
+            func.count(),
+            func.coalesce(func.sum(rows.c.amount), 0),
+        ).where(rows.c.month_id == month.id, rows.c.client_id.in_(client_ids))
+    ).one()
+    users = conn.execute(
+        select(func.count(distinct(details.c.user_id))).where(
+            details.c.month_id == month.id, details.c.client_id.in_(client_ids)
+        )
+    ).scalar_one()
+    return Summary(clients=clients, users=users, rows=count, amount=Decimal(amount))
+
+
+def snapshot_clients(conn: Connection, month: BillingMonth, org_numbers: Sequence[str]) -> dict[str, int]:
+    """The clients of a closed month by org number, also those deleted since (the snapshot keeps their id)."""
+    table = BillingSnapshotRow.__table__
+    return dict(
+        conn.execute(
+            select(table.c.client_org_number, table.c.client_id)
+            .where(table.c.month_id == month.id, table.c.client_org_number.in_(org_numbers))
+            .distinct()
+        ).all()
+    )
