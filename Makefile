@@ -22,7 +22,7 @@ translations: $(BIN)/flask
 	$(BIN)/pybabel compile -d translations -f
 
 migrate: install
-	mkdir -p instance
+	mkdir -p "$${INSTANCE_PATH:-instance}"
 	$(DEV_FLASK) db upgrade
 
 # E-mail is delivered by the outbox worker beside the server; the trap stops it with the server (also on Ctrl-C).

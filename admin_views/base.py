@@ -51,6 +51,33 @@ def per_request(options_factory):
     return options
 
 
+BIGGEST_INTEGER = 2**63 - 1  # both databases' widest integer
+
+
+def parse_id(value: Any) -> int | None:
+    """A row id from a request (ASCII digits, within 64 bits), or None for anything else."""
+    text = str(value) if value is not None else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    key = int(text)
+    return key if key <= BIGGEST_INTEGER else None
+
+
+def filter_value_ok(flt: Any, value: str) -> bool:
+    """Whether a grid filter can take ``value`` (see ``SecureModelView._get_list_filter_args``)."""
+    if "\x00" in value or len(value) > 1000:
+        return False
+    options = flt.options
+    if options is not None and not callable(options):
+        return value in {str(key) for key, _label in options}
+    try:
+        cleaned = flt.clean(value)
+    except (ValueError, TypeError, LookupError, ArithmeticError):
+        return False
+    values = cleaned if isinstance(cleaned, list | tuple) else [cleaned]
+    return all(not isinstance(item, int) or abs(item) <= BIGGEST_INTEGER for item in values)
+
+
 def staff_can_use_admin() -> bool:
     return bool(current_user.is_authenticated and current_user.is_staff and current_user.is_active)
 
@@ -84,9 +111,8 @@ class TenantAjaxLoader(QueryAjaxModelLoader):
 
     def get_one(self, pk: Any) -> Any:
         """A value already stored stays valid even when it was archived since."""
-        try:
-            key = int(pk)
-        except (TypeError, ValueError):
+        key = parse_id(pk)
+        if key is None:
             return None
         with db.session.no_autoflush:
             return self.bureau_query().filter(self.model.id == key).one_or_none()
@@ -166,6 +192,19 @@ class SecureModelView(ModelView):
             return False
         return super().is_action_allowed(name)
 
+    def _get_list_filter_args(self):
+        """Flask-Admin's filter arguments, less the values the filter cannot take: a value outside a filter's fixed
+        options, one its ``clean`` refuses, an integer beyond the databases' 64 bits or a NUL character is dropped
+        with the invalid-value message instead of reaching the query (where it answered 500)."""
+        accepted = []
+        for index, name, value in super()._get_list_filter_args() or []:
+            flt = self._filters[index]
+            if filter_value_ok(flt, value):
+                accepted.append((index, name, value))
+            else:
+                flash(self.get_invalid_value_msg(value[:100], flt), "error")
+        return accepted if self._filters else None
+
     def _get_filter_groups(self):
         groups = super()._get_filter_groups()
         for items in (groups or {}).values():
@@ -178,7 +217,7 @@ class SecureModelView(ModelView):
     # --- tenancy ----------------------------------------------------------------------------
     def selected(self, ids: list[str]):
         """The current bureau's rows among the ids an action was given (junk ids are ignored)."""
-        keys = [int(i) for i in ids if str(i).isdigit()]
+        keys = [key for key in map(parse_id, ids) if key is not None]
         return self.get_query().filter(self.model.id.in_(keys)).all()
 
     def tenant_filter(self, query):
@@ -192,9 +231,8 @@ class SecureModelView(ModelView):
 
     def get_one(self, id: Any) -> Any:
         """Another bureau's id, or a malformed one, is simply not found."""
-        try:
-            key = int(id)
-        except (TypeError, ValueError):
+        key = parse_id(id)
+        if key is None:
             abort(404)
         record = self.get_query().filter(self.model.id == key).one_or_none()
         if record is None:

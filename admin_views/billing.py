@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from admin_views.base import deny_access, staff_can_use_admin
+from admin_views.base import deny_access, parse_id, staff_can_use_admin
 from extensions import db
 from models import BillingMonth, Client
 from services import billing, policy
@@ -41,7 +41,7 @@ def selected_clients() -> list[int] | None:
     raw = request.args.getlist("client")
     if not raw:
         return None
-    ids = [int(value) for value in raw if value.isdigit()]
+    ids = [key for key in map(parse_id, raw) if key is not None]
     return list(
         db.session.scalars(select(Client.id).where(Client.id.in_(ids), Client.bureau_id == current_user.bureau_id))
     )

@@ -1,0 +1,50 @@
+"""Hostile values on the surfaces of archive, month closing, login and sessions: a message or a 4xx, never a 500,
+and nothing stored."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from extensions import db
+from models import BillingMonth, Client
+
+HUGE = str(2**63)
+HOSTILE_IDS = ["abc", "-1", HUGE, str(2**70), "1\x00", "٣", "", " 1"]
+
+
+def _no_server_error(response) -> None:
+    assert response.status_code < 500, response.get_data(as_text=True)[-1500:]
+    body = response.get_data(as_text=True)
+    for leak in ("Traceback", "SELECT ", "INSERT ", "psycopg", "sqlite3"):
+        assert leak not in body
+
+
+@pytest.mark.parametrize("value", HOSTILE_IDS)
+def test_archive_surfaces_take_hostile_ids(client, login_as, make_client, value):
+    login_as("admin")
+    kept = make_client(name="Urørt AS")
+    for endpoint in ("clients", "persons", "users"):
+        _no_server_error(client.post(f"/admin/{endpoint}/action/", data={"action": "archive", "rowid": [value]}))
+        _no_server_error(client.post(f"/admin/{endpoint}/action/", data={"action": "restore", "rowid": [value]}))
+        _no_server_error(client.get(f"/admin/{endpoint}/delete-permanently/", query_string={"id": value}))
+        _no_server_error(client.post(f"/admin/{endpoint}/delete-permanently/", data={"id": value}))
+        _no_server_error(client.get(f"/admin/{endpoint}/", query_string={"flt0_0": value}))
+    _no_server_error(client.post(f"/admin/clients/archive/{HUGE}/archive/"))
+    _no_server_error(client.post("/admin/clients/archive/1/explode/"))
+    db.session.expire_all()
+    assert db.session.get(Client, kept.id).archived_at is None
+
+
+@pytest.mark.parametrize("period", ["", "2026-13", "x" * 10_000, "2026-1\x00", "0000-00", "2026-11-01", "-1"])
+def test_billing_close_takes_hostile_periods(client, login_as, period):
+    login_as("admin")
+    _no_server_error(client.post("/admin/billing/close/", data={"period": period, "confirm": "1"}))
+    _no_server_error(client.get("/admin/billing/", query_string={"period": period}))
+    _no_server_error(client.get("/admin/billing/", query_string={"period": "2026-10", "client": [HUGE, "x", "-3"]}))
+    assert db.session.scalar(select(func.count(BillingMonth.id))) == 0 or period == ""
+
+
+@pytest.mark.parametrize("email", ["a\x00@b.no", "x" * 10_000, "' OR 1=1 --", "🙂@🙂"])
+def test_login_takes_hostile_emails(client, email):
+    _no_server_error(client.post("/login", data={"email": email, "password": "x" * 5000}))
