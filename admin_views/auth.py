@@ -56,7 +56,7 @@ def login():
         if wait:
             burn_password_check(form.password.data)
             db.session.rollback()
-            flash(_("Too many failed logins. Wait %(minutes)s minutes and try again.", minutes=-(-wait // 60)), "error")
+            flash(_("Too many failed logins. Try again in %(minutes)s min.", minutes=-(-wait // 60)), "error")
             return render_template("auth/login.html", form=form), 429
         user = authenticate(db.session, email, form.password.data)
         if user is None:

@@ -242,7 +242,7 @@ def test_throttle_holds_across_two_app_instances_and_lets_the_right_password_in_
     for browser in (first, second):
         refused = login_post(browser, email, PASSWORD)
         assert refused.status_code == 429
-        assert "For mange mislykkede innlogginger. Vent 15 minutter" in refused.get_data(as_text=True)
+        assert "For mange mislykkede innlogginger. Prøv igjen om 15 min." in refused.get_data(as_text=True)
         assert browser.get("/admin/").status_code == 302
     db.session.expire_all()
     assert db.session.get(User, staff.id).last_login_at is None
