@@ -10,13 +10,14 @@ from flask import abort, current_app, flash, has_app_context, has_request_contex
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView, typefmt
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.form import BaseForm
 from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField, SelectField
@@ -76,6 +77,23 @@ def filter_value_ok(flt: Any, value: str) -> bool:
         return False
     values = cleaned if isinstance(cleaned, list | tuple) else [cleaned]
     return all(not isinstance(item, int) or abs(item) <= BIGGEST_INTEGER for item in values)
+
+
+class JoinedLikeFilter(BaseSQLAFilter):
+    """"Contains" on a column of a table the view's query already joins (a person's client name, an assignment's
+    package code). Flask-Admin would join that table again for a filter on its column, ambiguously (persons and
+    clients are linked by two foreign keys), so the filter is registered on the view's own foreign key column and
+    filters on the joined one. ``%`` and ``_`` are matched as themselves."""
+
+    def __init__(self, own_column: Any, joined_column: Any, name: str) -> None:
+        super().__init__(own_column, name)
+        self.joined_column = joined_column
+
+    def apply(self, query, value, alias=None):
+        return query.filter(func.lower(self.joined_column).contains(value.strip().lower(), autoescape=True))
+
+    def operation(self):
+        return _l("contains")
 
 
 def staff_can_use_admin() -> bool:

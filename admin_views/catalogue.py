@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 from flask import g
-from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual, FilterLike
+from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import contains_eager
 from wtforms.validators import NumberRange, Optional
 
-from admin_views.base import SecureModelView, TenantAjaxLoader, UserAjaxLoader
+from admin_views.base import JoinedLikeFilter, SecureModelView, TenantAjaxLoader, UserAjaxLoader
 from admin_views.labels import COUNTRY, LANGUAGE, PACKAGE_KIND, choices, formatter
 from extensions import db
 from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, Permission, User
@@ -145,7 +145,7 @@ class PackageAssignmentView(SecureModelView):
     column_sortable_list = ("valid_from", "valid_to", ("package.code", "package.code"))
     column_default_sort = ("valid_from", True)
     column_filters = (
-        FilterLike(Package.code, _l("Package")),
+        JoinedLikeFilter(PackageAssignment.package_id, Package.code, _l("Package")),
         FilterEqual(PackageAssignment.package_kind, _l("Kind"), options=choices(PACKAGE_KIND)),
         PackageAssignment.valid_from,
         PackageAssignment.valid_to,

@@ -11,7 +11,6 @@ from flask_admin.contrib.sqla.filters import (
     DateBetweenFilter,
     DateSmallerFilter,
     FilterEqual,
-    FilterLike,
 )
 from flask_babel import format_datetime
 from flask_babel import gettext as _
@@ -24,7 +23,7 @@ from wtforms import BooleanField
 from wtforms.validators import Optional
 
 from admin_views.archive import ArchiveMixin
-from admin_views.base import SecureModelView, per_request
+from admin_views.base import JoinedLikeFilter, SecureModelView, per_request
 from admin_views.grant_access import GrantPackageMixin
 from admin_views.labels import (
     INVITATION_STATE,
@@ -130,7 +129,7 @@ class PersonView(ArchiveMixin, SecureModelView):
     column_default_sort = (Person.last_name, False)
     column_filters = (
         FilterEqual(Person.kind, _l("Kind"), options=choices(PERSON_KIND)),
-        FilterLike(Client.name, _l("Client")),
+        JoinedLikeFilter(Person.client_id, Client.name, _l("Client")),
         Person.email,
     )
     column_details_exclude_list = ("version", "bureau", "user")

@@ -48,3 +48,36 @@ def test_billing_close_takes_hostile_periods(client, login_as, period):
 @pytest.mark.parametrize("email", ["a\x00@b.no", "x" * 10_000, "' OR 1=1 --", "🙂@🙂"])
 def test_login_takes_hostile_emails(client, email):
     _no_server_error(client.post("/login", data={"email": email, "password": "x" * 5000}))
+
+
+def _filter_index(app, endpoint: str, label: str) -> int:
+    admin = app.extensions["admin"][0]
+    view = next(v for v in admin._views if getattr(v, "endpoint", None) == endpoint)
+    return next(i for i, flt in enumerate(view._filters) if str(flt.name) == label)
+
+
+@pytest.mark.parametrize("value", ["Fjord", "fjord", "%", "_", "x" * 500])
+def test_filters_on_a_joined_table_answer(app, client, login_as, make_client, make_person, value):
+    """The Personer grid's "Klient" filter (persons and clients are linked by two keys) filters, literally."""
+    login_as("staff")
+    fjord = make_client(name="Fjordkraft 100% AS")
+    make_person(fjord, first_name="Fjordperson")
+    make_person(make_client(name="Annet AS"), first_name="Annenperson")
+    response = client.get("/admin/persons/", query_string={f"flt0_{_filter_index(app, 'persons', 'Klient')}": value})
+    _no_server_error(response)
+    body = response.get_data(as_text=True)
+    assert "Annenperson" not in body
+    assert ("Fjordperson" in body) == (value.lower() in "fjordkraft 100% as")
+
+
+def test_assignment_package_filter_answers(app, client, login_as, make_client, make_user, make_package, assign):
+    login_as("admin")
+    customer = make_client()
+    wanted, other = make_package(code="CRMX"), make_package(code="LONNX")
+    assign(make_user(customer), wanted)
+    assign(make_user(customer), other)
+    index = _filter_index(app, "assignments", "Tilgangspakke")
+    response = client.get("/admin/assignments/", query_string={f"flt0_{index}": "crm"})
+    _no_server_error(response)
+    body = response.get_data(as_text=True)
+    assert "CRMX" in body and "LONNX" not in body
