@@ -122,3 +122,42 @@ def test_a_lost_race_is_a_sentence_not_a_500(client, login_as, make_client, monk
     assert "UPDATE statement" not in page
     assert "Reload the page" in page or "Last siden" in page or "lagret" in page
     assert _client(target.id).archived_at is None
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_the_invitation_accepted_twice_at_once(app, bureau, make_staff, round_):
+    """Two tabs posting the same invitation link: one login is made, with one of the two passwords; no 500."""
+    from services.invitations import invitation_url, invite_user
+
+    user = make_staff(bureau, status=UserStatus.INVITED, password_hash=None)
+    invite_user(db.session, user)
+    db.session.commit()
+    key, path = user.id, "/invitasjon/" + invitation_url(user).rsplit("/", 1)[1]
+    passwords = ["fjord-kveld-lyng-1984", "hest-batteri-stift-77"]
+    browsers = [app.test_client() for _ in passwords]
+    db.session.rollback()
+    barrier = threading.Barrier(2)
+    responses, failures = [], []
+
+    def accept(browser, password):
+        barrier.wait()
+        try:
+            responses.append(
+                browser.post(
+                    path,
+                    data={"first_name": "Kari", "last_name": "Nordmann", "password": password, "confirm": password},
+                )
+            )
+        except Exception as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    threads = [threading.Thread(target=accept, args=pair) for pair in zip(browsers, passwords, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and all(response.status_code < 500 for response in responses)
+    db.session.expire_all()
+    stored = db.session.get(User, key)
+    assert stored.status is UserStatus.ACTIVE and stored.accepted_at is not None
+    assert sum(stored.check_password(password) for password in passwords) == 1
