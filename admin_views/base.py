@@ -53,6 +53,7 @@ def per_request(options_factory):
 
 
 BIGGEST_INTEGER = 2**63 - 1  # both databases' widest integer
+MAX_SEARCH_LENGTH = 200  # a grid search longer than this finds nothing anyway
 
 
 def parse_id(value: Any) -> int | None:
@@ -80,7 +81,7 @@ def filter_value_ok(flt: Any, value: str) -> bool:
 
 
 class JoinedLikeFilter(BaseSQLAFilter):
-    """"Contains" on a column of a table the view's query already joins (a person's client name, an assignment's
+    """ "Contains" on a column of a table the view's query already joins (a person's client name, an assignment's
     package code). Flask-Admin would join that table again for a filter on its column, ambiguously (persons and
     clients are linked by two foreign keys), so the filter is registered on the view's own foreign key column and
     filters on the joined one. ``%`` and ``_`` are matched as themselves."""
@@ -94,6 +95,14 @@ class JoinedLikeFilter(BaseSQLAFilter):
 
     def operation(self):
         return _l("contains")
+
+
+def safe_lookup_args(term: Any, offset: Any, limit: Any) -> tuple[str, int, int]:
+    """An ajax picker's search: no NUL (PostgreSQL refuses it), a bounded term, a page within 0..100 rows."""
+    term = str(term or "").replace("\x00", "")[:MAX_SEARCH_LENGTH]
+    offset = offset if isinstance(offset, int) and 0 <= offset <= 10_000 else 0
+    limit = limit if isinstance(limit, int) and 0 < limit <= 100 else 10
+    return term, offset, limit
 
 
 def staff_can_use_admin() -> bool:
@@ -127,6 +136,11 @@ class TenantAjaxLoader(QueryAjaxModelLoader):
         query = self.bureau_query()
         return query.filter(is_live(self.model)) if self.model in ARCHIVABLE else query
 
+    def get_list(self, term: str, offset: int = 0, limit: int = 10) -> list[Any]:
+        """The picker's matches; the request's term, offset and limit are first made safe for either database."""
+        term, offset, limit = safe_lookup_args(term, offset, limit)
+        return super().get_list(term, offset, limit)
+
     def get_one(self, pk: Any) -> Any:
         """A value already stored stays valid even when it was archived since."""
         key = parse_id(pk)
@@ -142,6 +156,7 @@ class UserAjaxLoader(TenantAjaxLoader):
     def get_list(self, term: str, offset: int = 0, limit: int = 10) -> list[Any]:
         from models import Person, User
 
+        term, offset, limit = safe_lookup_args(term, offset, limit)
         pattern = f"%{term}%"
         query = (
             self.get_query()
@@ -222,6 +237,15 @@ class SecureModelView(ModelView):
             else:
                 flash(self.get_invalid_value_msg(value[:100], flt), "error")
         return accepted if self._filters else None
+
+    def _get_list_extra_args(self):
+        """Flask-Admin's list arguments within what a query can take: a page number beyond 64 bits once it is
+        multiplied into an offset, a negative page, and a NUL character or a novel in the search box answered 500."""
+        args = super()._get_list_extra_args()
+        args.page = min(max(args.page or 0, 0), BIGGEST_INTEGER // (max(self.page_size_options) * 2))
+        if args.search:
+            args.search = args.search.replace("\x00", "")[:MAX_SEARCH_LENGTH] or None
+        return args
 
     def _get_filter_groups(self):
         groups = super()._get_filter_groups()

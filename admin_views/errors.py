@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy.orm.exc import StaleDataError
 
 from extensions import db
 from services.errors import DomainError
@@ -40,3 +41,18 @@ def register_error_pages(app: Flask) -> None:
             flash(str(error), "error")
             return redirect(_back())
         return render_template("errors/error.html", title=_("Not possible"), message=str(error), back=_back()), 409
+
+    @app.errorhandler(StaleDataError)
+    def stale_write(error: StaleDataError):
+        # Two submits of the same change at once (a double click, two tabs): the one that lost the race on the
+        # row's version is told so instead of a 500; the first one's change stands.
+        db.session.rollback()
+        log.info("Lost a race on a versioned row: %s", error)
+        message = _(
+            "Someone else saved this record while you were editing it. "
+            "Reload the page to see their changes, then make yours again."
+        )
+        if request.method == "POST":
+            flash(message, "error")
+            return redirect(_back())
+        return render_template("errors/error.html", title=_("Not possible"), message=message, back=_back()), 409

@@ -313,7 +313,16 @@ class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
         DateSmallerFilter(User.end_date, _l("End date")),
         FilterEqual(User.reseller_role, _l("Bureau role"), options=choices(RESELLER_ROLE)),
     )
-    column_details_exclude_list = ("version", "bureau", "password_hash", "assignments", "invitation_nonce")
+    # Secrets never shown: the password hash, the open invitation link's nonce and the session token (the cookie's
+    # revocation secret: with it and the key, a session of that user could be forged).
+    column_details_exclude_list = (
+        "version",
+        "bureau",
+        "password_hash",
+        "assignments",
+        "invitation_nonce",
+        "session_token",
+    )
     form_columns = ("end_date", "reseller_role", "bank_access", "user_admin", "staff_role")
     form_selects = {"reseller_role": RESELLER_ROLE, "staff_role": STAFF_ROLE}
     RESELLER_FIELDS = ("reseller_role", "bank_access", "user_admin")

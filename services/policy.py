@@ -27,6 +27,10 @@ administrator or an ordinary employee of the bureau); managing staff is administ
 | user.invite | not a staff user; only an invitable user | only an invitable user |
 | user.set_staff_role | no | yes, never their own |
 
+A bureau user (an employee's access to a client, ``PersonKind.RESELLER_USER``) counts as its employee in the "staff"
+column: its name, e-mail, bureau role, bank access, end date and status are the employee's, so ordinary staff do not
+change a staff employee's access (an administrator's, a colleague's or their own); giving access stays open to staff.
+
 Rules that hold whoever acts (enforced once, in the flush hooks below, so no surface can skip them):
 
 - no change may leave a bureau without an active administrator (``active_admin_clause`` says who counts);
@@ -135,6 +139,7 @@ class Stored:
     user_id: int
     bureau_id: int
     staff_role: StaffRole | None
+    employee_id: int | None = None  # a bureau user's employee: the access is that employee's own
 
     @property
     def is_admin(self) -> bool:
@@ -159,8 +164,10 @@ def stored(session: Session, user_id: int | None) -> Stored | None:
     cache = session.info.setdefault(_CACHE_KEY, {})
     if user_id not in cache:
         with session.no_autoflush:
-            row = session.execute(select(User.bureau_id, User.staff_role).where(User.id == user_id)).first()
-        cache[user_id] = Stored(user_id, row.bureau_id, row.staff_role) if row is not None else None
+            row = session.execute(
+                select(User.bureau_id, User.staff_role, User.employee_id).where(User.id == user_id)
+            ).first()
+        cache[user_id] = Stored(user_id, row.bureau_id, row.staff_role, row.employee_id) if row is not None else None
     return cache[user_id]
 
 
@@ -216,6 +223,11 @@ def refusal(session: Session, actor: User | None, verb: Verb, target: object = N
         if verb in PROTECTS_STAFF and not me.is_admin and not (oneself and verb in ALLOWED_ON_ONESELF):
             other = stored(session, target_id)
             if other is not None and other.is_staff:
+                return str(REFUSALS["protects_staff"])
+            # A bureau user is an employee's own access to a client: its name, e-mail, role, bank access, end date
+            # and status are the employee's, so a staff employee's (an administrator's, or one's own) is staff work.
+            employee = stored(session, other.employee_id) if other is not None else None
+            if employee is not None and employee.is_staff:
                 return str(REFUSALS["protects_staff"])
     return _state_refusal(verb, target)
 

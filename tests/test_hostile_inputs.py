@@ -81,3 +81,46 @@ def test_assignment_package_filter_answers(app, client, login_as, make_client, m
     _no_server_error(response)
     body = response.get_data(as_text=True)
     assert "CRMX" in body and "LONNX" not in body
+
+
+GRIDS = ["clients", "persons", "users", "packages", "assignments", "permissions", "templates", "auditlog", "outbox"]
+
+
+@pytest.mark.parametrize("endpoint", GRIDS)
+def test_grids_take_hostile_list_arguments(client, login_as, endpoint):
+    """A page number whose offset passes 64 bits, a negative page, NUL and a novel in the search box: a page, no 500
+    (the offset overflowed the database driver; PostgreSQL refuses NUL in a text parameter)."""
+    login_as("admin")
+    for args in (
+        {"page": str(2**70)},
+        {"page": str(2**62)},
+        {"page": "-7"},
+        {"search": "a\x00b"},
+        {"search": "x" * 10_000},
+        {"search": "\x00", "page": HUGE, "sort": "99", "desc": "x"},
+    ):
+        response = client.get(f"/admin/{endpoint}/", query_string=args)
+        _no_server_error(response)
+        assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "name"),
+    [("assignments", "user"), ("assignments", "package"), ("packages", "permissions"), ("templates", "packages")],
+)
+def test_pickers_take_hostile_lookups(client, login_as, make_package, endpoint, name):
+    """The ajax pickers: NUL, a novel, a negative offset and a limit beyond 64 bits answer a list, never a 500."""
+    login_as("admin")
+    make_package(code="NULL0", name="Pakke")
+    for args in (
+        {"query": "a\x00"},
+        {"query": "x" * 10_000},
+        {"query": "", "offset": "-5"},
+        {"query": "", "limit": str(2**70)},
+        {"query": "", "offset": str(2**70), "limit": "-1"},
+    ):
+        response = client.get(f"/admin/{endpoint}/ajax/lookup/", query_string={"name": name, **args})
+        _no_server_error(response)
+        assert response.status_code == 200 and response.is_json
+    found = client.get(f"/admin/{endpoint}/ajax/lookup/", query_string={"name": name, "query": "", "limit": "-1"})
+    assert isinstance(found.get_json(), list)

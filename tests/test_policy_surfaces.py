@@ -478,3 +478,73 @@ def test_the_people_import_adds_people_for_staff(client, login_as, make_client):
     person = db.session.scalar(select(Person).where(Person.client_id == customer.id))
     assert person is not None and person.kind is PersonKind.USER_WITHOUT_PACKAGES
     assert person.user.status is UserStatus.INVITED
+
+
+def _bureau_access(client, login, actor, employee, customer_id: int) -> User:
+    """Give ``employee`` access to the customer (the Kunder bulk action, open to staff) and return that bureau user."""
+    login(actor)
+    client.post(
+        "/admin/clients/action/",
+        data={
+            "action": "grant_access",
+            "rowid": [customer_id],
+            "employee": str(employee.id),
+            "role": "accountant",
+            "grant": "1",
+        },
+    )
+    access = db.session.scalar(select(User).where(User.employee_id == employee.id))
+    assert access is not None
+    return access
+
+
+@pytest.mark.parametrize("employee_role", [StaffRole.ADMIN, StaffRole.STAFF, "oneself"])
+def test_staff_cannot_change_a_staff_employees_access_to_a_client(
+    client, bureau, make_staff, make_client, login, employee_role
+):
+    """A bureau user is an employee's own access to a client. Staff could rename it and point its e-mail elsewhere,
+    end-date it, change its role and bank access, deactivate and archive it: an administrator's access included."""
+    actor = make_staff(bureau, StaffRole.STAFF)
+    employee = actor if employee_role == "oneself" else make_staff(bureau, employee_role)
+    customer = make_client(name="Tilgang AS")
+    access = _bureau_access(client, login, actor, employee, customer.id)
+    key, person_id = access.id, access.person_id
+    before = (access.person.first_name, access.person.email, access.end_date, access.reseller_role, access.bank_access)
+    tab = f"/admin/clients/people/{person_id}/{{}}/?id={customer.id}"
+    client.post(
+        f"/admin/persons/edit/?id={person_id}",
+        data={"first_name": "Overtatt", "last_name": "X", "email": "overtatt@example.no", "phone": ""},
+    )
+    client.post(
+        f"/admin/users/edit/?id={key}",
+        data={
+            "end_date": (date.today() + timedelta(days=2)).isoformat(),
+            "reseller_role": "auditor",
+            "bank_access": "y",
+        },
+    )
+    for operation in ("deactivate", "archive"):
+        client.post(tab.format(operation))
+    client.post("/admin/users/action/", data={"action": "deactivate", "rowid": [key]})
+    db.session.expire_all()
+    stored = db.session.get(User, key)
+    after = (stored.person.first_name, stored.person.email, stored.end_date, stored.reseller_role, stored.bank_access)
+    assert after == before
+    assert stored.status is UserStatus.ACTIVE and stored.archived_at is None
+
+
+def test_an_administrator_still_manages_staff_access_and_staff_a_customers_users(
+    client, bureau, make_staff, make_client, make_user, login
+):
+    admin = make_staff(bureau, StaffRole.ADMIN)
+    colleague = make_staff(bureau, StaffRole.STAFF)
+    customer = make_client(name="Tilgang AS")
+    access = _bureau_access(client, login, admin, colleague, customer.id)
+    client.post(f"/admin/clients/people/{access.person_id}/deactivate/?id={customer.id}")
+    db.session.expire_all()
+    assert db.session.get(User, access.id).status is UserStatus.BLOCKED
+    customer_user = make_user(customer)
+    login(colleague)
+    client.post(f"/admin/clients/people/{customer_user.person_id}/deactivate/?id={customer.id}")
+    db.session.expire_all()
+    assert db.session.get(User, customer_user.id).status is UserStatus.BLOCKED

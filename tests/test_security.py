@@ -636,3 +636,21 @@ def test_behind_one_trusted_proxy_the_forwarded_address_is_throttled(app):
         with proxied.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_no_page_shows_a_users_session_token(client, login_as, bureau, make_staff):
+    """The session token is the revocation secret inside the signed cookie: the Brukere details page showed it (any
+    staff member could read an administrator's), so a leaked key would have been enough to forge their session."""
+    me = login_as("staff")
+    admin = make_staff(bureau, StaffRole.ADMIN)
+    for path in (
+        f"/admin/users/details/?id={admin.id}",
+        f"/admin/users/details/?id={me.id}",
+        f"/admin/users/edit/?id={admin.id}",
+        "/admin/users/",
+        "/admin/auditlog/",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        body = response.get_data(as_text=True)
+        assert admin.session_token not in body and me.session_token not in body, path
