@@ -74,7 +74,7 @@ CLIENT_BATCH = 500  # client ids per statement
 WAITING_SHOWN = 1000  # the page counts waiting changes up to this many
 HOLDER_REFRESH = timedelta(minutes=5)
 PREVIEW_LINES = 200
-PREVIEW_CLIENT_BATCH = 100
+PREVIEW_CLIENT_BATCH = 50  # about 250 lines: one batch fills the preview
 PREVIEW_MAX_CLIENTS = 2000  # clients looked at for the preview, at most
 
 _CHANGES = BillingChange.__table__
@@ -401,22 +401,25 @@ def _delete_changes(conn: Connection, change_ids: Sequence[int]) -> None:
 
 
 def request_period(conn: Connection, bureau_id: int, period: str) -> None:
-    """Ask the worker to compute a month (no-op when it is already kept)."""
-    exists = conn.scalar(select(_TOTALS.c.id).where(_TOTALS.c.bureau_id == bureau_id, _TOTALS.c.period == period))
-    if exists is None:
-        conn.execute(
-            insert(_TOTALS).values(
-                bureau_id=bureau_id,
-                period=period,
-                clients=0,
-                users=0,
-                rows=0,
-                amount_ore=0,
-                requested_at=utcnow(),
-                computed_at=None,
-                version=1,
-            )
+    """Ask the worker to compute a month (no-op when it is already kept; two at once insert one row)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        dialect_insert(_TOTALS)
+        .values(
+            bureau_id=bureau_id,
+            period=period,
+            clients=0,
+            users=0,
+            rows=0,
+            amount_ore=0,
+            requested_at=utcnow(),
+            computed_at=None,
+            version=1,
         )
+        .on_conflict_do_nothing(index_elements=["bureau_id", "period"])
+    )
 
 
 @dataclass(frozen=True)
@@ -442,6 +445,7 @@ class BureauRefresh:
 def refresh_bureau(engine, bureau_id: int, *, limit: int = CHANGES_PER_PASS) -> BureauRefresh:
     """Apply a bureau's waiting changes to its kept months, compute the months asked for, drop closed ones."""
     with engine.connect() as conn:
+        conn.execution_options(**_READING[conn.dialect.name])
         closed = _closed_periods(conn, bureau_id)
         kept = conn.execute(
             select(_TOTALS.c.period, _TOTALS.c.computed_at).where(_TOTALS.c.bureau_id == bureau_id)
@@ -453,6 +457,7 @@ def refresh_bureau(engine, bureau_id: int, *, limit: int = CHANGES_PER_PASS) -> 
             .limit(limit)
         ).all()
         conn.rollback()
+        conn.execution_options(**_WRITING[conn.dialect.name])
         gone = [period for period, _at in kept if period in closed]
         if gone:  # a closed month is read from its snapshot from now on
             _take_write_lock(conn)
@@ -504,6 +509,7 @@ def _bureaus_due(conn: Connection) -> list[int]:
 def refresh_due(engine, *, today: date | None = None) -> list[BureauRefresh]:
     """The worker's step: apply every bureau's waiting changes, compute the months asked for, recount holders."""
     with engine.connect() as conn:
+        conn.execution_options(**_READING[conn.dialect.name])
         bureau_ids = _bureaus_due(conn)
     results = []
     for bureau_id in bureau_ids:
@@ -601,6 +607,7 @@ def count_holders(engine, bureau_id: int, today: date) -> None:
 def refresh_holder_counts(engine, *, today: date) -> list[int]:
     """Recount the bureaus that need it (see ``_holders_due``); the bureaus recounted."""
     with engine.connect() as conn:
+        conn.execution_options(**_READING[conn.dialect.name])
         due = _holders_due(conn, today, utcnow())
     for bureau_id in due:
         try:
@@ -665,15 +672,22 @@ class MonthTotals:
 def month_totals(session: Session, engine, bureau_id: int, period: billing.Period) -> MonthTotals:
     """The kept totals of an open month; asks the worker for a month never computed (a small bureau: at once)."""
     label = str(period)
-    if is_small_bureau(session, bureau_id):
+    known = session.execute(
+        select(_TOTALS.c.clients, _TOTALS.c.computed_at).where(
+            _TOTALS.c.bureau_id == bureau_id, _TOTALS.c.period == label
+        )
+    ).first()
+    large = known is not None and known.computed_at is not None and known.clients > INLINE_CLIENTS
+    if not large and is_small_bureau(session, bureau_id):
         session.commit()
         with engine.begin() as conn:
             request_period(conn, bureau_id, label)
         refresh_bureau(engine, bureau_id)
     row = session.execute(select(_TOTALS).where(_TOTALS.c.bureau_id == bureau_id, _TOTALS.c.period == label)).first()
     if row is None:
-        request_period(session.connection(), bureau_id, label)
         session.commit()
+        with engine.begin() as conn:
+            request_period(conn, bureau_id, label)
     waiting = session.scalar(
         select(func.count()).select_from(
             select(_CHANGES.c.id).where(_CHANGES.c.bureau_id == bureau_id).limit(WAITING_SHOWN + 1).subquery()

@@ -296,3 +296,25 @@ def test_cli_refresh_totals(runner, bureau, ledger):
     assert_agrees_with_export(bureau.id)
     bad = runner.invoke(args=["billing", "refresh-totals", "--period", "2026-13"])
     assert bad.exit_code == 2 and "YYYY-MM" in bad.output
+
+
+def test_deleting_and_moving_people_reach_the_totals(ledger, bureau, make_client, make_user, assign):
+    acme, beta = ledger["acme"], ledger["beta"]
+    mover = make_user(acme)
+    assign(mover, ledger["crm"], date(2026, 10, 1))
+    worker_step()
+    person = db.session.get(type(mover.person), mover.person_id)
+    person.client_id = beta.id  # the person (and so its user) now belongs to Beta
+    db.session.commit()
+    assert sorted(changes(bureau.id)) == sorted([acme.id, beta.id])
+    worker_step()
+    assert_agrees_with_export(bureau.id)
+
+    gone = make_client(name="Gamma AS")
+    assign(make_user(gone), ledger["crm"], date(2026, 10, 1))
+    worker_step()
+    assert assert_agrees_with_export(bureau.id).clients == 3
+    db.session.delete(db.session.get(type(gone), gone.id))  # the database deletes its people and packages
+    db.session.commit()
+    worker_step()
+    assert assert_agrees_with_export(bureau.id).clients == 2
