@@ -289,9 +289,11 @@ def billing_refresh_totals(bureau_org: str | None, period: str | None) -> None:
             for label in wanted:
                 if label not in closed:
                     request_period(conn, bureau_id, label)
-        if period is not None and month not in closed:
-            recompute_period(db.engine, bureau_id, month)
-        echo_json(refresh_bureau(db.engine, bureau_id).as_dict())
+        recomputed = period is not None and month not in closed and recompute_period(db.engine, bureau_id, month)
+        report = refresh_bureau(db.engine, bureau_id).as_dict()
+        if recomputed and month not in report["recomputed"]:
+            report["recomputed"].append(month)
+        echo_json(report)
     refresh_holder_counts(db.engine, today=today)
 
 
