@@ -625,9 +625,21 @@ class HolderCounts:
 
 
 def holder_counts(session: Session, bureau_id: int, package_ids: Sequence[int], today: date) -> HolderCounts:
-    """The package grid's counts: stored ones; a small bureau (or one never counted) is counted at once."""
+    """The package grid's counts as kept; a small bureau's are brought up to date first (changes applied, recounted)."""
     if not package_ids:
         return HolderCounts({}, None, False)
+    kept = _kept_holders(session, bureau_id, package_ids, today)
+    if kept.stale and is_small_bureau(session, bureau_id):
+        session.commit()
+        engine = session.get_bind()
+        refresh_bureau(engine, bureau_id)
+        count_holders(engine, bureau_id, today)
+        kept = _kept_holders(session, bureau_id, package_ids, today)
+    return kept
+
+
+def _kept_holders(session: Session, bureau_id: int, package_ids: Sequence[int], today: date) -> HolderCounts:
+    """Stale when a count is missing or from another day, or holdings changed since it was made."""
     rows = session.execute(
         select(
             _HOLDERS.c.package_id,
@@ -639,15 +651,11 @@ def holder_counts(session: Session, bureau_id: int, package_ids: Sequence[int], 
         ).where(_HOLDERS.c.package_id.in_(list(package_ids)))
     ).all()
     complete = len(rows) == len(set(package_ids)) and all(billing._as_date(r.counted_on) >= today for r in rows)
-    stale = any(r.stale for r in rows)
-    if (not complete or stale) and is_small_bureau(session, bureau_id):
-        session.commit()
-        count_holders(session.get_bind(), bureau_id, today)
-        return holder_counts(session, bureau_id, package_ids, today)
+    waiting = session.scalar(select(_CHANGES.c.id).where(_CHANGES.c.bureau_id == bureau_id).limit(1)) is not None
     return HolderCounts(
         {r.package_id: (r.clients, r.users) for r in rows},
         min(_aware(r.computed_at) for r in rows) if complete else None,
-        stale or not complete,
+        not complete or waiting or any(r.stale for r in rows),
     )
 
 
@@ -655,9 +663,9 @@ def holder_counts(session: Session, bureau_id: int, package_ids: Sequence[int], 
 
 
 def is_small_bureau(session_or_conn, bureau_id: int) -> bool:
-    """A bounded probe: at most INLINE_CLIENTS clients (the page then refreshes inline)."""
-    probe = select(Client.id).where(Client.bureau_id == bureau_id).limit(INLINE_CLIENTS + 1).subquery()
-    return session_or_conn.scalar(select(func.count()).select_from(probe)) <= INLINE_CLIENTS
+    """A bounded probe (no client beyond the first INLINE_CLIENTS): the page then refreshes inline."""
+    beyond = select(Client.id).where(Client.bureau_id == bureau_id).offset(INLINE_CLIENTS).limit(1)
+    return session_or_conn.scalar(beyond) is None
 
 
 @dataclass(frozen=True)

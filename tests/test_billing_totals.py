@@ -318,3 +318,13 @@ def test_deleting_and_moving_people_reach_the_totals(ledger, bureau, make_client
     db.session.commit()
     worker_step()
     assert assert_agrees_with_export(bureau.id).clients == 2
+
+
+def test_a_small_bureaus_package_grid_counts_its_changes_at_once(login_as, client, ledger, assign, make_user):
+    login_as("staff")
+    page(client.get("/admin/packages/"))
+    assign(make_user(ledger["beta"]), ledger["addon"], date.today())
+    page(client.get("/admin/packages/"))
+    db.session.rollback()
+    counted = db.session.get(PackageHolderCount, ledger["addon"].id)
+    assert (counted.clients, counted.users, counted.stale) == (2, 2, False)
