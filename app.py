@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from services.archive import register_archive_guard
     from services.audit import register_audit
     from services.billing_close import register_closed_month_guard
+    from services.billing_totals import register_billing_change_hook
     from services.policy import register_policy
     from services.sessions import register_sessions
 
@@ -66,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_security(app)
     register_archive_guard()
     register_closed_month_guard()
+    register_billing_change_hook()
     register_error_pages(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(consent_bp)

@@ -13,7 +13,7 @@ from cli_outbox import outbox_group
 from cli_registry import registry_group
 from cli_users import users_group
 from extensions import db
-from models import Bureau, Client, Package
+from models import BillingMonth, Bureau, Client, Package
 from services.orgnumbers import normalise
 
 
@@ -254,6 +254,47 @@ def billing_close(bureau_org: str, period: str) -> None:
         raise SystemExit(2) from exc
     result = close_or_report(db.session, bureau.id, month, actor=None, actor_label="billing close (CLI)", today=today)
     echo_json(result.to_json(bureau.org_number))
+
+
+@billing_group.command("refresh-totals")
+@click.option("--bureau", "bureau_org", default=None, help="Only this bureau (org number); default: every bureau.")
+@click.option("--period", default=None, help="Recompute this month (YYYY-MM) from scratch as well.")
+def billing_refresh_totals(bureau_org: str | None, period: str | None) -> None:
+    """Bring the kept billing totals and package holder counts up to date now (the worker does this every pass).
+
+    With --period the month is recomputed from scratch (and kept from now on); without, the running and the
+    previous month are asked for and the waiting changes applied. Prints one JSON line per bureau refreshed.
+    """
+    from datetime import date
+
+    from services import billing
+    from services.billing_totals import recompute_period, refresh_bureau, refresh_holder_counts, request_period
+
+    if period is not None:
+        try:
+            month = str(billing.Period.parse(period))
+        except ValueError:
+            raise click.BadParameter(f"{period!r} is not a month written YYYY-MM", param_hint="--period") from None
+    bureau_ids = [bureau_by_org_number(bureau_org).id] if bureau_org else list(db.session.scalars(select(Bureau.id)))
+    db.session.rollback()
+    today = date.today()
+    for bureau_id in bureau_ids:
+        with db.engine.begin() as conn:
+            closed = set(conn.scalars(select(BillingMonth.period).where(BillingMonth.bureau_id == bureau_id)))
+            wanted = (
+                [month]
+                if period is not None
+                else [str(billing.Period.parse(today.strftime("%Y-%m"))), str(billing.Period.previous_month(today))]
+            )
+            for label in wanted:
+                if label not in closed:
+                    request_period(conn, bureau_id, label)
+        recomputed = period is not None and month not in closed and recompute_period(db.engine, bureau_id, month)
+        report = refresh_bureau(db.engine, bureau_id).as_dict()
+        if recomputed and month not in report["recomputed"]:
+            report["recomputed"].append(month)
+        echo_json(report)
+    refresh_holder_counts(db.engine, today=today)
 
 
 def register_cli(app: Flask) -> None:

@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from cli_users import block_expired_users
 from extensions import db
+from services.billing_totals import refresh_due, request_running_months
 from services.outbox import deliver_due, run_worker
 
 outbox_group = AppGroup("outbox", help="The e-mail outbox.")
@@ -51,8 +52,10 @@ def outbox_send(include_deferred: bool) -> None:
 def outbox_worker(interval: float, max_passes: int | None) -> None:
     """Keep delivering due messages until stopped (Ctrl-C or SIGTERM); prints a JSON line per pass that did work.
 
-    Once at start and then daily it also blocks the users past their end date (as ``users block-expired``) and,
-    from day BILLING_CLOSE_DAY of a month on, closes the previous billing month of every bureau not yet closed.
+    Once at start and then daily it also blocks the users past their end date (as ``users block-expired``),
+    from day BILLING_CLOSE_DAY of a month on closes the previous billing month of every bureau not yet closed, and
+    asks for every bureau's running and previous month's billing totals. After every pass it applies the waiting
+    billing changes to the kept totals and recounts package holders (as ``billing refresh-totals``).
     """
     click.echo(f"Outbox worker: delivering every {interval:g} s (Ctrl-C to stop).", err=True)
 
@@ -65,6 +68,12 @@ def outbox_worker(interval: float, max_passes: int | None) -> None:
             closed = close_billing_months()
             if closed:
                 click.echo(json.dumps({"billing_closed": closed}))
+            request_running_months(db.engine, housekeeping_today())
+
+    def keep_billing_totals() -> None:
+        refreshed = [r for r in refresh_due(db.engine, today=housekeeping_today()) if r.changes or r.periods_recomputed]
+        if refreshed:
+            click.echo(json.dumps({"billing_totals": [r.as_dict() for r in refreshed]}))
 
     run_worker(
         current_app._get_current_object(),
@@ -72,4 +81,5 @@ def outbox_worker(interval: float, max_passes: int | None) -> None:
         max_passes=max_passes,
         on_report=lambda report: click.echo(json.dumps(report.as_dict())),
         daily=housekeeping,
+        every_pass=keep_billing_totals,
     )

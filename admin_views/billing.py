@@ -20,7 +20,7 @@ from sqlalchemy import select
 from admin_views.base import deny_access, parse_id, staff_can_use_admin
 from extensions import db
 from models import BillingMonth, Client
-from services import billing, policy
+from services import billing, billing_totals, policy
 from services.billing_close import can_close, close_or_report
 from services.errors import DomainError
 
@@ -96,17 +96,29 @@ class BillingView(BaseView):
         period = parse_period(request.args.get("period"))
         client_ids = selected_clients()
         bureau_id = current_user.bureau_id
+        kept = None
+        if client_ids is None and billing.closed_month(db.session.connection(), bureau_id, period) is None:
+            # An open month's totals are kept by the worker (services/billing_totals.py): no scan of the month.
+            kept = billing_totals.month_totals(db.session, db.engine, bureau_id, period)
         with billing.snapshot(db.engine) as conn:
             # A closed month comes from its snapshot: the stored totals and its first 200 lines, no live scan.
             month = billing.closed_month(conn, bureau_id, period)
-            summary = billing.basis_summary(conn, bureau_id, period, client_ids)
-            rows = billing.basis_rows(conn, bureau_id, period, billing.Dialect.STANDARD, client_ids=client_ids)
-            with closing(rows):
-                preview = list(islice(rows, 200))  # the page shows 200; the file has them all
+            if month is not None or kept is None:
+                # closed: the stored totals; chosen clients: computed for just those clients
+                summary = billing.basis_summary(conn, bureau_id, period, client_ids)
+            else:
+                summary = kept.summary
+            if month is not None:
+                rows = billing.basis_rows(conn, bureau_id, period, billing.Dialect.STANDARD, client_ids=client_ids)
+                with closing(rows):
+                    preview = list(islice(rows, 200))  # the page shows 200; the file has them all
+            else:
+                preview = billing_totals.preview_rows(conn, bureau_id, period, client_ids)
         return self.render(
             "admin/billing.html",
             period=period,
             summary=summary,
+            kept=_kept_context(kept) if kept is not None and month is None else None,
             preview=preview,
             header=billing.SUMMARY_HEADER,
             client_ids=client_ids or [],
@@ -159,6 +171,18 @@ class BillingView(BaseView):
             client_ids=selected_clients(),
             filename=export_filename(period, dialect, detail),
         )
+
+
+def _kept_context(kept: billing_totals.MonthTotals) -> dict:
+    """What the page says about kept totals: when they were refreshed, and how many changes wait."""
+    waiting = kept.waiting
+    return {
+        "computed": kept.summary is not None,
+        "at": format_datetime(kept.computed_at, "HH:mm") if kept.computed_at else "",
+        "day": format_datetime(kept.computed_at, "yyyy-MM-dd") if kept.computed_at else "",
+        "waiting": waiting,
+        "waiting_text": str(waiting) if waiting <= billing_totals.WAITING_SHOWN else f"{billing_totals.WAITING_SHOWN}+",
+    }
 
 
 def _recent_months(count: int = 13) -> list[str]:

@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import g
 from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual
+from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import contains_eager
@@ -16,7 +17,8 @@ from admin_views.labels import COUNTRY, LANGUAGE, PACKAGE_KIND, choices, formatt
 from extensions import db
 from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, Permission, User
 from services import policy
-from services.packages import check_assignment, check_package, check_package_deletable, holders_today
+from services.billing_totals import holder_counts
+from services.packages import check_assignment, check_package, check_package_deletable
 
 
 class AdminEditsView(SecureModelView):
@@ -81,10 +83,17 @@ class PackageView(AdminEditsView):
     def on_model_delete(self, model: Package) -> None:
         check_package_deletable(db.session, model)
 
+    list_template = "admin/package_list.html"
+
     def get_list(self, *args, **kwargs):
-        """The page's packages, with how many clients and users hold each today (one grouped query)."""
+        """The page's packages, with how many clients and users hold each today (counts kept by the worker)."""
         count, packages = super().get_list(*args, **kwargs)
-        g.package_holders = holders_today(db.session, [p.id for p in packages])
+        kept = holder_counts(db.session, current_user.bureau_id, [p.id for p in packages], date.today())
+        g.package_holders = kept.counts
+        g.package_holders_note = {
+            "at": format_datetime(kept.computed_at, "HH:mm") if kept.computed_at else "",
+            "stale": kept.stale,
+        }
         return count, packages
 
 

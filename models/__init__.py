@@ -7,7 +7,15 @@ from sqlalchemy import event, inspect, select
 from extensions import db
 from models.audit import AuditEntry
 from models.base import utcnow
-from models.billing import BillingMonth, BillingSnapshotDetail, BillingSnapshotRow
+from models.billing import (
+    BillingChange,
+    BillingClientTotal,
+    BillingMonth,
+    BillingSnapshotDetail,
+    BillingSnapshotRow,
+    BillingTotal,
+    PackageHolderCount,
+)
 from models.billing import attach_to_metadata as attach_billing_rules
 from models.bureau import Bureau
 from models.client import Client, ConsentStatus, ContactRole
@@ -79,9 +87,12 @@ __all__ = [
     "KINDS_WITH_LOGIN",
     "KINDS_WITH_PACKAGES",
     "AuditEntry",
+    "BillingChange",
+    "BillingClientTotal",
     "BillingMonth",
     "BillingSnapshotDetail",
     "BillingSnapshotRow",
+    "BillingTotal",
     "Bureau",
     "Client",
     "ConsentStatus",
@@ -94,6 +105,7 @@ __all__ = [
     "Package",
     "PackageAssignment",
     "PackageKind",
+    "PackageHolderCount",
     "PackagePrice",
     "Permission",
     "Person",

@@ -10,10 +10,23 @@ their bureau does.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import DDL, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint, event
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -125,3 +138,74 @@ def attach_to_metadata(metadata) -> None:
     for dialect in ("sqlite", "postgresql"):
         for statement in immutable_sql(dialect):
             event.listen(metadata, "after_create", DDL(statement).execute_if(dialect=dialect))
+
+
+# --- open months: totals kept up to date by the worker (services/billing_totals.py) -------------------------
+
+
+class BillingTotal(TenantOwned, Versioned, db.Model):
+    """An open month's totals for a bureau, as the Fakturagrunnlag page shows them, kept by the worker.
+
+    ``computed_at`` is when the totals last took in the changes recorded in ``billing_changes``; null while the
+    month has been asked for but not computed yet. Every refresh bumps ``version``, which lets a full recompute
+    (computed outside the write transaction) refuse to overwrite a refresh that came in between.
+    """
+
+    __tablename__ = "billing_totals"
+    __table_args__ = (UniqueConstraint("bureau_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), nullable=False)  # YYYY-MM
+    clients: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    users: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    amount_ore: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)  # øre: sums stay exact
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    computed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BillingClientTotal(Versioned, db.Model):
+    """One client's share of an open month's totals (only clients with at least one billed line).
+
+    The shares add up to ``BillingTotal`` (a user belongs to exactly one client), so a change to one client is
+    applied by recomputing that client's share and adding the difference. ``client_id`` has no foreign key: a
+    deleted client's share must stay until the worker takes it out of the totals.
+    """
+
+    __tablename__ = "billing_client_totals"
+
+    bureau_id: Mapped[int] = mapped_column(ForeignKey("bureaus.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    client_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    users: Mapped[int] = mapped_column(Integer, nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount_ore: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class BillingChange(Versioned, db.Model):
+    """A change that may alter a client's billing (or, with no client, the whole bureau's), not yet applied.
+
+    Written by a flush hook in the same transaction as the change; the worker applies and deletes them.
+    """
+
+    __tablename__ = "billing_changes"
+    __table_args__ = (Index("ix_billing_changes_bureau_id_id", "bureau_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # never reused (AUTOINCREMENT): the worker deletes by id
+    bureau_id: Mapped[int] = mapped_column(ForeignKey("bureaus.id", ondelete="CASCADE"), nullable=False)
+    client_id: Mapped[int | None] = mapped_column(Integer)  # null: every client of the bureau (a price changed)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class PackageHolderCount(Versioned, db.Model):
+    """How many clients and users hold a package today, as the package grid shows it; counted by the worker."""
+
+    __tablename__ = "package_holder_counts"
+
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
+    bureau_id: Mapped[int] = mapped_column(ForeignKey("bureaus.id", ondelete="CASCADE"), nullable=False, index=True)
+    clients: Mapped[int] = mapped_column(Integer, nullable=False)
+    users: Mapped[int] = mapped_column(Integer, nullable=False)
+    counted_on: Mapped[date] = mapped_column(Date, nullable=False)  # "today" of the count
+    stale: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # holdings changed since
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -498,11 +498,13 @@ def run_worker(
     on_report: Callable[[DeliveryReport], None] | None = None,
     daily: Callable[[], object] | None = None,
     daily_every: float = DAILY,
+    every_pass: Callable[[], object] | None = None,
 ) -> int:
     """Deliver due messages pass after pass until SIGINT/SIGTERM, ``stop_event`` or ``max_passes``; the passes run.
 
     ``daily`` (housekeeping such as blocking expired users) runs in an app context before the first pass and then
-    before the first pass after every ``daily_every`` seconds; its failures are logged, never fatal.
+    before the first pass after every ``daily_every`` seconds; ``every_pass`` (keeping billing totals) before each
+    delivery pass. Their failures are logged, never fatal.
     """
     stop = stop_event or threading.Event()
     daily_last: float | None = None
@@ -528,6 +530,12 @@ def run_worker(
                         daily()
                 except Exception:  # noqa: BLE001 - housekeeping must not stop the delivery of e-mail
                     log.exception("Daily housekeeping in the outbox worker failed; trying again in %s s", daily_every)
+            if every_pass is not None:
+                try:
+                    with app.app_context():
+                        every_pass()
+                except Exception:  # noqa: BLE001 - bookkeeping must not stop the delivery of e-mail
+                    log.exception("The worker's per-pass bookkeeping failed; trying again in %s s", interval)
             try:
                 with app.app_context():
                     report = deliver_due(db.session, limit=limit)

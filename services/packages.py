@@ -182,13 +182,9 @@ def client_holders_today(session: Session, client_id: int, today: date | None = 
     )
 
 
-def holders_today(session: Session, package_ids: list[int], today: date | None = None) -> dict[int, tuple[int, int]]:
-    """For each package: how many clients and users hold it today (users not blocked)."""
-
-    if not package_ids:
-        return {}
-    today = today or date.today()
-    rows = session.execute(
+def holders_today_query(package_ids: list[int], today: date):
+    """SQL: per package, how many clients and users hold it today (users not blocked)."""
+    return (
         select(
             PackageAssignment.package_id,
             func.count(distinct(Person.client_id)),
@@ -199,6 +195,14 @@ def holders_today(session: Session, package_ids: list[int], today: date | None =
         .where(PackageAssignment.package_id.in_(package_ids), *_held_today(today))
         .group_by(PackageAssignment.package_id)
     )
+
+
+def holders_today(session: Session, package_ids: list[int], today: date | None = None) -> dict[int, tuple[int, int]]:
+    """For each package: how many clients and users hold it today, counted now (the grid reads kept counts)."""
+
+    if not package_ids:
+        return {}
+    rows = session.execute(holders_today_query(package_ids, today or date.today()))
     return {package_id: (clients, users) for package_id, clients, users in rows}
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Column, Connection, Engine, Table, func, insert, select, 
 
 from models import Bureau, Client, Package, PackageAssignment, PackageKind, Person, User
 from models.base import utcnow
+from services.billing_totals import record_bureau_change
 from services.errors import DomainError
 from services.orgnumbers import valid_numbers
 
@@ -190,6 +191,8 @@ def seed_synthetic(
     _run_batches(engine, _LOADERS[dialect], plan, org_numbers, clients, batch_size, parallel)
     if dialect == "postgresql":
         _after_postgresql_load(engine)
+    with engine.begin() as connection:  # the rows bypassed the ORM's change hook: the worker recomputes the bureau
+        record_bureau_change(connection, bureau_id)
 
     persons = persons_before(clients)
     return SeedSummary(
