@@ -10,8 +10,7 @@ control character separates words), and digits separated by spaces are one numbe
   character only the start of a column: a trigram index cannot find shorter fragments anywhere, and a scan of every
   row for them (or for a short word nothing contains) would take seconds at a million clients.
 
-The big tables are searched for the ids of at most ``CANDIDATE_LIMIT`` matching rows of the bureau, taken in the
-index's order; the grid then sorts and pages those (so a page never sorts every match). A search with more matches
+The big tables are searched for the ids of the first ``CANDIDATE_LIMIT`` matching rows of the bureau (by id); the grid then sorts and pages those (so a page never sorts every match). A search with more matches
 than that shows the first of them: typing one more word narrows it. The small tables (packages, permissions,
 customer templates) are matched by the same rules with a plain ``LIKE``.
 """
@@ -90,8 +89,8 @@ def fts_query(words: Sequence[str]) -> str:
 def matching_ids(
     session: Session, searchable: Searchable, words: Sequence[str], *, bureau_id: int, limit: int | None = None
 ) -> list[int]:
-    """Ids of up to ``limit`` (``CANDIDATE_LIMIT``) rows of the bureau per source that contain every word, in the
-    index's order."""
+    """Ids of the first ``limit`` (``CANDIDATE_LIMIT``) rows of the bureau per source, by id, that contain every
+    word."""
     limit = limit or CANDIDATE_LIMIT
     ids: dict[int, None] = {}
     for source in searchable.sources:
@@ -107,6 +106,7 @@ def _source_query(session: Session, model: type, source: Source, words: Sequence
         # The very expression of the GIN index (as SQL text: a bound separator would not match it).
         expression = literal_column(document.expression("postgresql", document.table))
         query = query.where(owner.bureau_id == bureau_id, *(expression.like(like_pattern(word)) for word in words))
+        order = owner.id
     else:
         # The FTS5 table drives the loop (its matches come in rowid order and stop at the limit): the bureau is
         # compared as "+ 0" so that the planner cannot walk the bureau's index and probe the FTS table per row.
@@ -115,7 +115,10 @@ def _source_query(session: Session, model: type, source: Source, words: Sequence
             text(f"{document.fts_table} MATCH :fts_query").bindparams(fts_query=fts_query(words)),
             owner.bureau_id + 0 == bureau_id,
         )
-    return query.limit(limit)
+        order = fts.c.rowid
+    # In id order, so that the same search gives the same rows on every page (a table scan on PostgreSQL may
+    # start anywhere in the table); the planner walks the primary key when matches are many, the index when few.
+    return query.order_by(order).limit(limit)
 
 
 def search_criterion(

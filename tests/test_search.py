@@ -115,11 +115,10 @@ def test_people_and_users_are_found_by_name_email_and_client(bureau, make_bureau
 
 
 def test_results_are_bounded(bureau, make_client, monkeypatch):
-    for n in range(5):
-        make_client(name=f"Likt Navn {n} AS")
-    assert len(found(search.CLIENTS_BY_NAME, "likt", bureau)) == 5
+    clients = [make_client(name=f"Likt Navn {n} AS").id for n in range(5)]
+    assert found(search.CLIENTS_BY_NAME, "likt", bureau) == set(clients)
     monkeypatch.setattr(search, "CANDIDATE_LIMIT", 3)
-    assert len(found(search.CLIENTS_BY_NAME, "likt", bureau)) == 3
+    assert found(search.CLIENTS_BY_NAME, "likt", bureau) == set(sorted(clients)[:3])  # the first by id, every time
 
 
 # --- the indexes stay in step ----------------------------------------------------------------------
@@ -241,7 +240,7 @@ def test_searches_use_the_trigram_index(dialect, bureau, many_clients, searchabl
         else:
             lines = plan.splitlines()
             assert lines[0].startswith(f"SCAN {source.document.fts_table} VIRTUAL TABLE INDEX"), plan
-            assert not any(line.startswith("SCAN") for line in lines[1:]), plan
+            assert not any(line.startswith("SCAN") or "TEMP B-TREE" in line for line in lines[1:]), plan
     assert document in {source.document for source in searchable.sources}
 
 
