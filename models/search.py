@@ -1,7 +1,8 @@
 """The searched text of the big tables and its trigram indexes (services/search.py queries them).
 
-Each searched table has one *document*: its searched columns, lower-cased and joined into one string, every column
-preceded by two spaces (``"  ola  nordmann  ola@firma.no"``). A fragment of three or more characters is found
+Each searched table has one *document*: its searched columns, lower-cased, without the punctuation of e-mails and
+names (``IGNORED_PUNCTUATION``) and joined into one string, every column preceded by two spaces
+(``"  ola  nordmann  olafirmano"``). A fragment of three or more characters is found
 anywhere in it; the spaces let a short term match the start of a word (``" no"``) or of a column (``"  n"``), which
 is how one- and two-character terms are searched (a trigram index cannot find shorter fragments anywhere).
 
@@ -20,6 +21,11 @@ from dataclasses import dataclass
 from sqlalchemy import DDL, event
 
 FIELD_SEPARATOR = "  "
+# Left out of the documents and of the typed words alike. pg_trgm indexes letters and digits only, so
+# ``ola.nordmann`` would be held as the words ``ola`` and ``nordmann`` and a fragment across the dot found only
+# through both words anywhere (thousands of rows to check for a common name); joined, ``olanordmann`` keeps the
+# fragment's trigrams together. (``_`` and ``%`` stay: they are searched as themselves.)
+IGNORED_PUNCTUATION = ".@-+&,/"
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,12 @@ class SearchDocument:
         parts = []
         for name in self.columns:
             column = f"coalesce({prefix}{name}, '')"
-            # SQLite's FTS5 folds case itself (Unicode, æøå included); its lower() knows ASCII only.
-            parts.append(f"'{FIELD_SEPARATOR}' || {column if dialect == 'sqlite' else f'lower({column})'}")
+            if dialect == "postgresql":
+                column = f"translate(lower({column}), '{IGNORED_PUNCTUATION}', '')"
+            else:  # FTS5 folds case itself (Unicode, æøå included); SQLite's lower() knows ASCII only
+                for character in IGNORED_PUNCTUATION:
+                    column = f"replace({column}, '{character}', '')"
+            parts.append(f"'{FIELD_SEPARATOR}' || {column}")
         return "(" + " || ".join(parts) + ")"
 
     def create_sql(self, dialect: str) -> list[str]:

@@ -2,12 +2,14 @@
 
 What the user types is split into words; a row matches when every word is found in its searched columns, without
 regard to case (æøå included). ``%``, ``_`` and ``"`` are characters like any other, a NUL is dropped (another
-control character separates words), and digits separated by spaces are one number (an org number typed ``923 456 783``).
+control character separates words), the punctuation of e-mails and names (``. @ - + & , /``) is left out of both
+the rows and the words (``ola.nordmann``, ``ola-nordmann`` and ``olanordmann`` find the same), a word without any
+letter or digit is ignored, and digits separated by spaces are one number (an org number typed ``923 456 783``).
 
-- A word of three or more characters is found anywhere (a fragment of a name, an e-mail or an org number), through
-  the trigram index of the table's document (models/search.py).
-- A word of two characters only matches the start of a word (``an`` finds Anne and Andersen AS, not Hansen), and one
-  character only the start of a column: a trigram index cannot find shorter fragments anywhere, and a scan of every
+- A word with three or more letters or digits is found anywhere (a fragment of a name, an e-mail or an org number),
+  through the trigram index of the table's document (models/search.py).
+- A word with two only matches the start of a word (``an`` finds Anne and Andersen AS, not Hansen), and with one
+  only the start of a column: a trigram index cannot find shorter fragments anywhere, and a scan of every
   row for them (or for a short word nothing contains) would take seconds at a million clients.
 
 The big tables are searched for the ids of the first ``CANDIDATE_LIMIT`` matching rows of the bureau (by id); the grid then sorts and pages those (so a page never sorts every match). A search with more matches
@@ -26,13 +28,14 @@ from sqlalchemy import ColumnElement, and_, column, false, func, literal, litera
 from sqlalchemy.orm import Session
 
 from models import AuditEntry, Client, OutboxMessage, Person, User
-from models.search import AUDIT, CLIENTS, FIELD_SEPARATOR, OUTBOX, PERSONS, SearchDocument
+from models.search import AUDIT, CLIENTS, FIELD_SEPARATOR, IGNORED_PUNCTUATION, OUTBOX, PERSONS, SearchDocument
 
 CANDIDATE_LIMIT = 1000
 MAX_SEARCH_LENGTH = 200  # a grid search longer than this finds nothing anyway
 MAX_WORDS = 10
 _CONTROL = re.compile(r"[\x01-\x1f\x7f]")
 _SPACED_DIGITS = re.compile(r"(?<=\d)\s+(?=\d)")
+_IGNORED = {ord(character): None for character in IGNORED_PUNCTUATION}
 
 
 @dataclass(frozen=True)
@@ -62,23 +65,29 @@ AUDIT_BY_ACTOR = Searchable(AuditEntry, (Source(AUDIT, AuditEntry),))
 
 
 def search_words(text_: str | None) -> list[str]:
-    """The words of a search as the indexes hold them: lower case, no control characters, spaced digits joined."""
-    cleaned = _CONTROL.sub(" ", (text_ or "").replace("\x00", "")[:MAX_SEARCH_LENGTH])
-    words = _SPACED_DIGITS.sub("", cleaned).lower().split()
+    """The words of a search as the documents hold them: lower case, without control characters and the ignored
+    punctuation, digits separated by spaces joined."""
+    cleaned = _CONTROL.sub(" ", (text_ or "").replace("\x00", "")[:MAX_SEARCH_LENGTH]).translate(_IGNORED)
+    words = [word for word in _SPACED_DIGITS.sub("", cleaned).lower().split() if any(ch.isalnum() for ch in word)]
     return list(dict.fromkeys(words))[:MAX_WORDS]
 
 
 def needle(word: str) -> str:
-    """The text a word must be found as in a document: anywhere, at a word's start, or at a column's start."""
-    if len(word) >= 3:
+    """The text a word must be found as in a document: anywhere when it has three letters or digits, else at a
+    word's start (two) or at a column's start (one)."""
+    letters = sum(ch.isalnum() for ch in word)
+    if letters >= 3:
         return word
-    return (" " if len(word) == 2 else FIELD_SEPARATOR) + word
+    return (" " if letters == 2 else FIELD_SEPARATOR) + word
+
+
+def _escape_like(text_: str) -> str:
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def like_pattern(word: str) -> str:
     """``LIKE`` pattern containing the word's needle, with ``%``, ``_`` and ``\\`` as themselves."""
-    escaped = needle(word).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_escape_like(needle(word))}%"
 
 
 def fts_query(words: Sequence[str]) -> str:
@@ -144,5 +153,8 @@ def columns_criterion(session: Session, columns: Iterable[Any], text_: str | Non
     lower = func.search_fold if session.get_bind().dialect.name == "sqlite" else func.lower
     document = literal("")
     for item in columns:
-        document = document + literal(FIELD_SEPARATOR) + lower(func.coalesce(item, ""))
+        text_column = lower(func.coalesce(item, ""))
+        for character in IGNORED_PUNCTUATION:
+            text_column = func.replace(text_column, character, "")
+        document = document + literal(FIELD_SEPARATOR) + text_column
     return and_(*(document.like(like_pattern(word), escape="\\") for word in words))

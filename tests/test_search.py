@@ -48,8 +48,10 @@ def test_short_words_match_the_start_of_a_word_or_column():
     assert search.needle("bygg") == "bygg"
     assert search.needle("by") == " by"
     assert search.needle("b") == "  b"
-    assert search.like_pattern("5%_\\") == "%5\\%\\_\\\\%"
-    assert search.fts_query(['a"b', "bygg"]) == '"a""b" AND "bygg"'
+    assert search.needle("ab%") == " ab%" and search.needle("a%") == "  a%"
+    assert search.like_pattern("ab%_\\c") == "%ab\\%\\_\\\\c%"
+    assert search.search_words("Ola.Nordmann@fi ola-nordmann") == ["olanordmannfi", "olanordmann"]
+    assert search.fts_query(['ab"c', "bygg"]) == '"ab""c" AND "bygg"'
 
 
 def test_clients_are_found_by_fragment_case_org_number_and_literal_wildcards(bureau, make_bureau, make_client):
@@ -77,7 +79,7 @@ def test_clients_are_found_by_fragment_case_org_number_and_literal_wildcards(bur
     assert found(search.CLIENTS_BY_NAME, "50%_r", bureau) == {percent.id}
     assert found(search.CLIENTS_BY_NAME, "pro_ent", bureau) == set()
     assert found(search.CLIENTS_BY_NAME, "pro%", bureau) == set()
-    assert found(search.CLIENTS_BY_NAME, "%", bureau) == set()
+    assert search.search_words("% @ ..") == []  # no letter or digit: nothing to search for
     # NUL dropped, nothing typed: no condition at all
     assert found(search.CLIENTS_BY_NAME, "bo\x00dø", bureau) == {builder.id}
     assert search.search_criterion(db.session, search.CLIENTS_BY_NAME, " \x00 ", bureau_id=bureau.id) is None
@@ -105,6 +107,8 @@ def test_people_and_users_are_found_by_name_email_and_client(bureau, make_bureau
     assert found(search.PERSONS_BY_NAME, "øystein", bureau) == {baker.person_id}
     assert found(search.PERSONS_BY_NAME, "ÅS", bureau) == {baker.person_id}
     assert found(search.PERSONS_BY_NAME, "aas@bak", bureau) == {baker.person_id}
+    assert found(search.PERSONS_BY_NAME, "oysteinaas", bureau) == {baker.person_id}  # e-mail punctuation left out
+    assert found(search.PERSONS_BY_NAME, "oystein-aas@bakeri", bureau) == {baker.person_id}
     assert found(search.PERSONS_BY_NAME, "kari nordmann", bureau) == {clerk.person_id}
     assert found(search.PERSONS_BY_NAME, "bakeri", bureau) == {baker.person_id}  # in the e-mail
     assert found(search.PERSONS_BY_NAME_OR_CLIENT, "tromsø bakeri", bureau) == {baker.person_id}
