@@ -50,6 +50,12 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         # Readers and one writer (the web app, the outbox worker, a CLI command) do not block each other.
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
+        # Case folding for searches of the small tables (services/search.py): SQLite's lower() knows ASCII only.
+        dbapi_connection.create_function("search_fold", 1, _search_fold, deterministic=True)
+
+
+def _search_fold(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 @event.listens_for(Engine, "begin")

@@ -27,7 +27,7 @@ from admin_views.labels import select_field
 from extensions import db
 from forms.base import TranslatedForm
 from models import AuditEntry
-from services import policy
+from services import policy, search
 from services.errors import DomainError, StaleEditError, integrity_message
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ def per_request(options_factory):
 
 
 BIGGEST_INTEGER = 2**63 - 1  # both databases' widest integer
-MAX_SEARCH_LENGTH = 200  # a grid search longer than this finds nothing anyway
 
 
 def parse_id(value: Any) -> int | None:
@@ -99,7 +98,7 @@ class JoinedLikeFilter(BaseSQLAFilter):
 
 def safe_lookup_args(term: Any, offset: Any, limit: Any) -> tuple[str, int, int]:
     """An ajax picker's search: no NUL (PostgreSQL refuses it), a bounded term, a page within 0..100 rows."""
-    term = str(term or "").replace("\x00", "")[:MAX_SEARCH_LENGTH]
+    term = str(term or "").replace("\x00", "")[: search.MAX_SEARCH_LENGTH]
     offset = offset if isinstance(offset, int) and 0 <= offset <= 10_000 else 0
     limit = limit if isinstance(limit, int) and 0 < limit <= 100 else 10
     return term, offset, limit
@@ -117,10 +116,12 @@ def deny_access():
 
 
 class TenantAjaxLoader(QueryAjaxModelLoader):
-    """Ajax lookups that only ever offer (or accept) rows of the current bureau."""
+    """Ajax lookups that only ever offer (or accept) rows of the current bureau, found by services/search.py:
+    through ``search`` (a ``Searchable``) for the big tables, else in ``fields`` by the same rules."""
 
     def __init__(self, name: str, model: type, **options: Any) -> None:
         self.extra_criteria = options.pop("criteria", ())
+        self.searchable = options.pop("search", None)
         super().__init__(name, db, model, **options)
 
     def bureau_query(self):
@@ -136,10 +137,24 @@ class TenantAjaxLoader(QueryAjaxModelLoader):
         query = self.bureau_query()
         return query.filter(is_live(self.model)) if self.model in ARCHIVABLE else query
 
+    def ordering(self, query):
+        """The picker's order (among at most ``search.CANDIDATE_LIMIT`` matches of a big table)."""
+        order = self.order_by if self.order_by is not None else self.model.id
+        return query.order_by(*(order if isinstance(order, tuple | list) else [order]))
+
     def get_list(self, term: str, offset: int = 0, limit: int = 10) -> list[Any]:
         """The picker's matches; the request's term, offset and limit are first made safe for either database."""
         term, offset, limit = safe_lookup_args(term, offset, limit)
-        return super().get_list(term, offset, limit)
+        if self.searchable is None:
+            criterion = search.columns_criterion(db.session, self._cached_fields, term)
+        elif not search.search_words(term):
+            return []  # the picker asks once something is typed; listing a big table in full is no answer
+        else:
+            criterion = search.search_criterion(db.session, self.searchable, term, bureau_id=current_user.bureau_id)
+        query = self.get_query()
+        if criterion is not None:
+            query = query.filter(criterion)
+        return self.ordering(query).offset(offset).limit(limit).all()
 
     def get_one(self, pk: Any) -> Any:
         """A value already stored stays valid even when it was archived since."""
@@ -153,17 +168,14 @@ class TenantAjaxLoader(QueryAjaxModelLoader):
 class UserAjaxLoader(TenantAjaxLoader):
     """Find users by their person's name or e-mail."""
 
-    def get_list(self, term: str, offset: int = 0, limit: int = 10) -> list[Any]:
+    def __init__(self, name: str, model: type, **options: Any) -> None:
+        options.setdefault("search", search.USERS_BY_NAME)
+        super().__init__(name, model, **options)
+
+    def ordering(self, query):
         from models import Person, User
 
-        term, offset, limit = safe_lookup_args(term, offset, limit)
-        pattern = f"%{term}%"
-        query = (
-            self.get_query()
-            .join(User.person)
-            .filter(Person.first_name.ilike(pattern) | Person.last_name.ilike(pattern) | Person.email.ilike(pattern))
-        )
-        return query.order_by(Person.last_name, User.id).offset(offset).limit(limit).all()
+        return query.join(User.person).order_by(Person.last_name, Person.first_name, User.id)
 
 
 class SecureModelView(ModelView):
@@ -192,6 +204,9 @@ class SecureModelView(ModelView):
 
     # Coded columns shown as selects of translated labels: {column name: {value: label}}.
     form_selects: dict[str, dict] = {}
+    # What the search box searches in a big table (services/search.py); None: the ``column_searchable_list``
+    # columns of the view's own (small) table, by the same rules.
+    search_in: search.Searchable | None = None
 
     @property
     def page_size(self) -> int:
@@ -210,6 +225,8 @@ class SecureModelView(ModelView):
                 form_args[name] = {**form_args.get(name, {}), **select_field(labels, optional=optional)}
             self.form_overrides, self.form_args = overrides, form_args
         super().__init__(model, db, *args, **kwargs)
+        if self.search_in is None and any(path for _field, path in self._search_fields or ()):
+            raise TypeError(f"{type(self).__name__} searches a joined table: declare search_in (services/search.py)")
 
     # --- access -----------------------------------------------------------------------------
     def is_accessible(self) -> bool:
@@ -244,8 +261,23 @@ class SecureModelView(ModelView):
         args = super()._get_list_extra_args()
         args.page = min(max(args.page or 0, 0), BIGGEST_INTEGER // (max(self.page_size_options) * 2))
         if args.search:
-            args.search = args.search.replace("\x00", "")[:MAX_SEARCH_LENGTH] or None
+            args.search = args.search.replace("\x00", "")[: search.MAX_SEARCH_LENGTH] or None
         return args
+
+    def _apply_search(self, query, count_query, joins, count_joins, search_text: str):
+        """Every grid search goes through services/search.py: the indexed documents of the big tables (at most
+        ``search.CANDIDATE_LIMIT`` matches, then sorted and paged by the grid), the view's columns otherwise."""
+        if self.search_in is not None:
+            criterion = search.search_criterion(
+                db.session, self.search_in, search_text, bureau_id=current_user.bureau_id
+            )
+        else:
+            columns = [field for field, path in self._search_fields if not path]
+            criterion = search.columns_criterion(db.session, columns, search_text)
+        if criterion is not None:
+            query = query.filter(criterion)
+            count_query = count_query.filter(criterion) if count_query is not None else None
+        return query, count_query, joins, count_joins
 
     def _get_filter_groups(self):
         groups = super()._get_filter_groups()

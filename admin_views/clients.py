@@ -22,6 +22,7 @@ from admin_views.person_import import PersonImportMixin
 from extensions import db
 from forms.validators import EmailAddress, OrgNumber
 from models import Client, CustomerTemplate, Person
+from services import search
 from services.clients import ADDRESS_FIELDS, find_duplicate_org_number
 from services.errors import DomainError
 from services.orgnumbers import normalise
@@ -89,6 +90,7 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
     }
     column_formatters_detail = {"consent_status": formatter("consent_status", CONSENT_STATUS)}
     column_searchable_list = (Client.name, Client.org_number)
+    search_in = search.CLIENTS_BY_NAME
     column_sortable_list = (
         Client.name,
         Client.org_number,
@@ -136,7 +138,13 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
     }
     form_ajax_refs = {
         "template": TenantAjaxLoader("template", CustomerTemplate, fields=["name"]),
-        "contact_person": TenantAjaxLoader("contact_person", Person, fields=["first_name", "last_name", "email"]),
+        "contact_person": TenantAjaxLoader(
+            "contact_person",
+            Person,
+            fields=["first_name", "last_name", "email"],
+            search=search.PERSONS_BY_NAME,
+            order_by=(Person.last_name, Person.first_name, Person.id),
+        ),
     }
 
     list_template = "admin/clients/list.html"

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from admin_views.base import SecureModelView
 from models import AuditEntry
+from services import search
 
 ACTIONS = [("create", _l("Created")), ("update", _l("Changed")), ("delete", _l("Deleted"))]
 ENTITIES = [
@@ -46,6 +47,7 @@ class AuditLogView(SecureModelView):
     column_sortable_list = ("at", "actor_label", "action", "entity")
     column_default_sort = ("at", True)
     column_searchable_list = ("actor_label",)
+    search_in = search.AUDIT_BY_ACTOR
     column_filters = (
         FilterEqual(AuditEntry.entity, _l("Record type"), options=ENTITIES),
         FilterEqual(AuditEntry.action, _l("What"), options=ACTIONS),

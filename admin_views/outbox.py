@@ -15,7 +15,7 @@ from admin_views.base import SecureModelView, per_request
 from admin_views.labels import choices, formatter
 from extensions import db
 from models import OutboxMessage, OutboxStatus
-from services import policy
+from services import policy, search
 from services.outbox import requeue
 
 OUTBOX_STATUS = {
@@ -122,6 +122,7 @@ class OutboxView(SecureModelView):
     )
     column_default_sort = [(OutboxMessage.created_at, True), (OutboxMessage.id, True)]
     column_searchable_list = (OutboxMessage.recipient, OutboxMessage.subject)
+    search_in = search.OUTBOX_BY_RECIPIENT
     column_filters = (
         FilterEqual(OutboxMessage.status, _l("Status"), options=choices(OUTBOX_STATUS)),
         FilterEqual(OutboxMessage.kind, _l("Type"), options=per_request(_kind_options)),

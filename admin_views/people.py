@@ -48,7 +48,7 @@ from models import (
     UserStatus,
     utcnow,
 )
-from services import policy
+from services import policy, search
 from services.errors import DomainError
 from services.invitations import InvitationReport, deactivate, invite_many, reactivate
 from services.links import LinkKind, link_lifetime
@@ -119,6 +119,7 @@ class PersonView(ArchiveMixin, SecureModelView):
     }
     column_formatters_detail = {"kind": formatter("kind", PERSON_KIND)}
     column_searchable_list = (Person.first_name, Person.last_name, Person.email, "client.name")
+    search_in = search.PERSONS_BY_NAME_OR_CLIENT
     column_sortable_list = (
         ("client.name", "client.name"),
         Person.kind,
@@ -292,6 +293,7 @@ class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
     }
     column_formatters_detail = column_formatters
     column_searchable_list = ("person.first_name", "person.last_name", "person.email")
+    search_in = search.USERS_BY_NAME
     column_sortable_list = (
         ("person.first_name", "person.first_name"),
         ("person.last_name", "person.last_name"),

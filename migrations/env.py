@@ -5,6 +5,8 @@ from __future__ import annotations
 from alembic import context
 from flask import current_app
 
+from models.search import include_name
+
 db = current_app.extensions["migrate"].db
 
 
@@ -27,6 +29,7 @@ def run_migrations_online() -> None:
             # SQLite cannot ALTER most things: batch mode rebuilds the table instead.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()

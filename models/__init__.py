@@ -34,10 +34,12 @@ from models.person import (
     UserStatus,
 )
 from models.rules import attach_to_metadata
+from models.search import attach_to_metadata as attach_search_indexes
 from models.template import CustomerTemplate
 
 attach_to_metadata(db.metadata)
 attach_billing_rules(db.metadata)
+attach_search_indexes(db.metadata)
 
 
 @event.listens_for(User, "before_insert")

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import create_app
 from extensions import db
+from models.search import include_name
 from tests.conftest import PG_ADMIN_URL
 
 
@@ -58,7 +59,8 @@ def test_upgrade_matches_models_and_installs_rules(empty_database_url):
         try:
             upgrade()
             with db.engine.connect() as conn:
-                diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+                context = MigrationContext.configure(conn, opts={"include_name": include_name})
+                diff = compare_metadata(context, db.metadata)
                 assert diff == [], diff
             assert_demo_flag_is_permanent()
             # One step down and up again keeps the rules (SQLite rebuilds tables for some changes).
