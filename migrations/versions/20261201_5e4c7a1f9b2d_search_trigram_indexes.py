@@ -1,6 +1,6 @@
 """search trigram indexes
 
-Revision: 5e4c7a1f9b2d, after bd0710de3e67, made 2026-12-01 19:00:00.
+Revision: 5e4c7a1f9b2d, after 81548f645c05, made 2026-12-01 19:00:00.
 
 PostgreSQL: the pg_trgm extension and a GIN trigram index on each searched document; SQLite: an FTS5 trigram table
 per document, filled from the existing rows and kept in step by triggers (models/search.py has the statements).
@@ -12,7 +12,7 @@ from models.search import DOCUMENTS, search_sql
 
 
 revision = '5e4c7a1f9b2d'
-down_revision = 'bd0710de3e67'
+down_revision = '81548f645c05'
 branch_labels = None
 depends_on = None
 
