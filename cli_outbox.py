@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from cli_users import block_expired_users
 from extensions import db
 from services.outbox import deliver_due, run_worker
+from services.statistics import REFRESH_EVERY, refresh_statistics
 
 outbox_group = AppGroup("outbox", help="The e-mail outbox.")
 
@@ -29,6 +30,13 @@ def close_billing_months() -> list[dict]:
         db.session, housekeeping_today(), current_app.config["BILLING_CLOSE_DAY"], "outbox worker: billing close"
     )
     return [{"bureau_id": r.bureau_id, "period": r.period} for r in results if not r.already_closed]
+
+
+def refresh_planner_statistics() -> None:
+    """The worker's periodic ANALYZE, so the grids keep their index plans as the data grows."""
+    with db.engine.connect() as connection:
+        refresh_statistics(connection)
+        connection.commit()
 
 
 @outbox_group.command("send")
@@ -51,7 +59,7 @@ def outbox_send(include_deferred: bool) -> None:
 def outbox_worker(interval: float, max_passes: int | None) -> None:
     """Keep delivering due messages until stopped (Ctrl-C or SIGTERM); prints a JSON line per pass that did work.
 
-    Once at start and then daily it also blocks the users past their end date (as ``users block-expired``) and,
+    Every few hours it refreshes the database's planner statistics. Once at start and then daily it also blocks the users past their end date (as ``users block-expired``) and,
     from day BILLING_CLOSE_DAY of a month on, closes the previous billing month of every bureau not yet closed.
     """
     click.echo(f"Outbox worker: delivering every {interval:g} s (Ctrl-C to stop).", err=True)
@@ -72,4 +80,5 @@ def outbox_worker(interval: float, max_passes: int | None) -> None:
         max_passes=max_passes,
         on_report=lambda report: click.echo(json.dumps(report.as_dict())),
         daily=housekeeping,
+        periodic=[(refresh_planner_statistics, REFRESH_EVERY)],
     )

@@ -48,7 +48,9 @@ def database_url(database: str, size: int, data_dir: Path) -> str:
 
 def _flask(url: str, *args: str) -> None:
     env = {**os.environ, "DATABASE_URL": url, "APP_ENV": "development"}
-    subprocess.run([str(BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def build(database: str, size: int, data_dir: Path, fresh: bool) -> str:

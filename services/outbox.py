@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -498,14 +498,17 @@ def run_worker(
     on_report: Callable[[DeliveryReport], None] | None = None,
     daily: Callable[[], object] | None = None,
     daily_every: float = DAILY,
+    periodic: Sequence[tuple[Callable[[], object], float]] = (),
 ) -> int:
     """Deliver due messages pass after pass until SIGINT/SIGTERM, ``stop_event`` or ``max_passes``; the passes run.
 
     ``daily`` (housekeeping such as blocking expired users) runs in an app context before the first pass and then
-    before the first pass after every ``daily_every`` seconds; its failures are logged, never fatal.
+    before the first pass after every ``daily_every`` seconds; its failures are logged, never fatal. Each of
+    ``periodic``'s (chore, seconds) pairs (such as refreshing the planner's statistics) runs the same way.
     """
     stop = stop_event or threading.Event()
-    daily_last: float | None = None
+    chores = [*([(daily, daily_every)] if daily is not None else []), *periodic]
+    chores_last: list[float | None] = [None] * len(chores)
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
 
@@ -521,13 +524,16 @@ def run_worker(
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             passes += 1
             more_waiting = False
-            if daily is not None and (daily_last is None or time.monotonic() - daily_last >= daily_every):
-                daily_last = time.monotonic()
+            for number, (chore, every) in enumerate(chores):
+                last = chores_last[number]
+                if last is not None and time.monotonic() - last < every:
+                    continue
+                chores_last[number] = time.monotonic()
                 try:
                     with app.app_context():
-                        daily()
+                        chore()
                 except Exception:  # noqa: BLE001 - housekeeping must not stop the delivery of e-mail
-                    log.exception("Daily housekeeping in the outbox worker failed; trying again in %s s", daily_every)
+                    log.exception("Housekeeping in the outbox worker failed; trying again in %s s", every)
             try:
                 with app.app_context():
                     report = deliver_due(db.session, limit=limit)

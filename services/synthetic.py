@@ -24,6 +24,7 @@ from models import Bureau, Client, Package, PackageAssignment, PackageKind, Pers
 from models.base import utcnow
 from services.errors import DomainError
 from services.orgnumbers import valid_numbers
+from services.statistics import refresh_statistics
 
 if TYPE_CHECKING:
     import sqlite3
@@ -189,7 +190,10 @@ def seed_synthetic(
     parallel = workers if dialect == "postgresql" else 1  # SQLite has a single writer at a time
     _run_batches(engine, _LOADERS[dialect], plan, org_numbers, clients, batch_size, parallel)
     if dialect == "postgresql":
-        _after_postgresql_load(engine)
+        _move_postgresql_sequences(engine)
+    with engine.connect() as connection:
+        refresh_statistics(connection)
+        connection.commit()
 
     persons = persons_before(clients)
     return SeedSummary(
@@ -370,14 +374,12 @@ def _postgresql_write(raw: psycopg.Connection[Any], table: str, columns: Sequenc
             write_row(row)
 
 
-def _after_postgresql_load(engine: Engine) -> None:
-    """Move the id sequences past the explicit ids, and refresh the planner's statistics."""
+def _move_postgresql_sequences(engine: Engine) -> None:
+    """Move the id sequences past the explicit ids."""
     with engine.connect() as connection:
         for table in LOADED_TABLES:
             highest = select(func.max(table.c.id)).scalar_subquery()
             connection.execute(select(func.setval(func.pg_get_serial_sequence(table.name, "id"), highest)))
-        connection.commit()
-        connection.execute(text("ANALYZE " + ", ".join(table.name for table in LOADED_TABLES)))
         connection.commit()
 
 
