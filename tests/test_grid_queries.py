@@ -79,7 +79,6 @@ def grid_rows(bureau, make_client, make_user, make_package, assign) -> None:
         ("/admin/auditlog/", "ix_audit_entries_bureau_at"),
         ("/admin/outbox/", "ix_outbox_messages_bureau_created"),
         ("/admin/clients/?sort=6&desc=1", "ix_clients_bureau_created"),  # by created, newest first
-        ("/admin/persons/?sort=2", "ix_persons_bureau_first_name"),
         ("/admin/users/?sort=1", "ix_persons_bureau_last_name"),  # users by their person's last name
     ],
 )
