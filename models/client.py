@@ -68,6 +68,7 @@ class Client(TenantOwned, Versioned, Timestamped, db.Model):
         Index("ix_clients_bureau_consent_name", "bureau_id", "consent_status", "name"),
         Index("ix_clients_bureau_template_name", "bureau_id", "template_id", "name"),
         Index("ix_clients_bureau_form_name", "bureau_id", "organisation_form", "name"),
+        Index("ix_clients_bureau_internal_name", "bureau_id", "is_internal", "name"),
         # The few archived clients: "not archived through its client" (the person and user grids) reads these
         # instead of every person's client.
         Index(

@@ -24,6 +24,8 @@ INDEXES = {
         "ix_clients_bureau_consent_name": ["bureau_id", "consent_status", "name"],
         "ix_clients_bureau_template_name": ["bureau_id", "template_id", "name"],
         "ix_clients_bureau_form_name": ["bureau_id", "organisation_form", "name"],
+        # SQLite cannot use the partial unique index (WHERE is_internal) for the filter's "is_internal = 1".
+        "ix_clients_bureau_internal_name": ["bureau_id", "is_internal", "name"],
     },
     "persons": {
         "ix_persons_bureau_last_name": ["bureau_id", "last_name"],
