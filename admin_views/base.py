@@ -56,7 +56,7 @@ BIGGEST_INTEGER = 2**63 - 1  # both databases' widest integer
 MAX_SEARCH_LENGTH = 200  # a grid search longer than this finds nothing anyway
 # How deep a grid pages. A page is LIMIT/OFFSET, and the database reads every row it skips, so a page beyond this
 # many rows would take longer the more data there is; nobody reads a list that far, they narrow the search.
-MAX_LIST_ROWS = 10_000
+MAX_LIST_ROWS = 5_000
 
 
 def parse_id(value: Any) -> int | None:
