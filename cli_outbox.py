@@ -13,6 +13,7 @@ from cli_users import block_expired_users
 from extensions import db
 from services.billing_totals import refresh_due, request_running_months
 from services.outbox import deliver_due, run_worker
+from services.statistics import REFRESH_EVERY, refresh_statistics
 
 outbox_group = AppGroup("outbox", help="The e-mail outbox.")
 
@@ -30,6 +31,13 @@ def close_billing_months() -> list[dict]:
         db.session, housekeeping_today(), current_app.config["BILLING_CLOSE_DAY"], "outbox worker: billing close"
     )
     return [{"bureau_id": r.bureau_id, "period": r.period} for r in results if not r.already_closed]
+
+
+def refresh_planner_statistics() -> None:
+    """The worker's periodic ANALYZE, so the grids keep their index plans as the data grows."""
+    with db.engine.connect() as connection:
+        refresh_statistics(connection)
+        connection.commit()
 
 
 @outbox_group.command("send")
@@ -55,7 +63,8 @@ def outbox_worker(interval: float, max_passes: int | None) -> None:
     Once at start and then daily it also blocks the users past their end date (as ``users block-expired``),
     from day BILLING_CLOSE_DAY of a month on closes the previous billing month of every bureau not yet closed, and
     asks for every bureau's running and previous month's billing totals. After every pass it applies the waiting
-    billing changes to the kept totals and recounts package holders (as ``billing refresh-totals``).
+    billing changes to the kept totals and recounts package holders (as ``billing refresh-totals``). Every few hours
+    it refreshes the database's planner statistics.
     """
     click.echo(f"Outbox worker: delivering every {interval:g} s (Ctrl-C to stop).", err=True)
 
@@ -82,4 +91,5 @@ def outbox_worker(interval: float, max_passes: int | None) -> None:
         on_report=lambda report: click.echo(json.dumps(report.as_dict())),
         daily=housekeeping,
         every_pass=keep_billing_totals,
+        periodic=[(refresh_planner_statistics, REFRESH_EVERY)],
     )

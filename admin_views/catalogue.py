@@ -153,6 +153,7 @@ class PackageAssignmentView(SecureModelView):
     column_formatters = {"package_kind": formatter("package_kind", PACKAGE_KIND)}
     column_sortable_list = ("valid_from", "valid_to", ("package.code", "package.code"))
     column_default_sort = ("valid_from", True)
+    query_joins = (PackageAssignment.package, PackageAssignment.user)
     column_filters = (
         JoinedLikeFilter(PackageAssignment.package_id, Package.code, _l("Package")),
         FilterEqual(PackageAssignment.package_kind, _l("Kind"), options=choices(PACKAGE_KIND)),

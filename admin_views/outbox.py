@@ -9,14 +9,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
 
 from admin_views.base import SecureModelView, per_request
 from admin_views.labels import choices, formatter
 from extensions import db
 from models import OutboxMessage, OutboxStatus
 from services import policy, search
-from services.outbox import requeue
+from services.outbox import message_kinds, requeue
 
 OUTBOX_STATUS = {
     OutboxStatus.PENDING: _l("Waiting to be sent"),
@@ -31,13 +30,7 @@ OUTBOX_KIND = {"invitation": _l("Invitation"), "consent": _l("GDPR consent")}
 
 
 def _kind_options() -> list[tuple[str, object]]:
-    kinds = db.session.scalars(
-        select(OutboxMessage.kind)
-        .where(OutboxMessage.bureau_id == current_user.bureau_id)
-        .distinct()
-        .order_by(OutboxMessage.kind)
-    )
-    return [(kind, OUTBOX_KIND.get(kind, kind)) for kind in kinds]
+    return [(kind, OUTBOX_KIND.get(kind, kind)) for kind in message_kinds(db.session, current_user.bureau_id)]
 
 
 def _short_error(view, context, model: OutboxMessage, name: str) -> str:

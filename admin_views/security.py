@@ -90,9 +90,7 @@ def _idle_timeout():
     if not isinstance(last_seen, int) or now - last_seen > idle_limit:
         logout_user()
         session.pop("last_seen", None)
-        flash(
-            _("You were logged out after %(minutes)s minutes without activity.", minutes=idle_limit // 60), "info"
-        )
+        flash(_("You were logged out after %(minutes)s minutes without activity.", minutes=idle_limit // 60), "info")
         return redirect(url_for("auth.login", next=request.path if request.method == "GET" else None))
     session["last_seen"] = now
     return None

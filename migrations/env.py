@@ -6,6 +6,7 @@ from alembic import context
 from flask import current_app
 
 from models.search import include_name
+from services.statistics import refresh_statistics
 
 db = current_app.extensions["migrate"].db
 
@@ -33,6 +34,9 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        # New indexes (and the rows a migration moved) are only chosen once the planner has statistics for them.
+        refresh_statistics(connection)
+        connection.commit()
 
 
 if context.is_offline_mode():

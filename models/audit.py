@@ -14,7 +14,15 @@ from models.base import Versioned, utcnow
 
 class AuditEntry(Versioned, db.Model):
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_entries_entity", "entity", "entity_id"),
+        # The event log grid's sorts and filters within a bureau (newest first by default).
+        Index("ix_audit_entries_bureau_at", "bureau_id", "at", "id"),
+        Index("ix_audit_entries_bureau_entity_at", "bureau_id", "entity", "at", "id"),
+        Index("ix_audit_entries_bureau_action_at", "bureau_id", "action", "at", "id"),
+        Index("ix_audit_entries_bureau_actor", "bureau_id", "actor_label"),
+        Index("ix_audit_entries_bureau_entity_id", "bureau_id", "entity_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     bureau_id: Mapped[int | None] = mapped_column(ForeignKey("bureaus.id", ondelete="CASCADE"), index=True)

@@ -62,6 +62,22 @@ class Client(TenantOwned, Versioned, Timestamped, db.Model):
             postgresql_where=text("is_internal"),
         ),
         Index("ix_clients_bureau_name", "bureau_id", "name"),
+        # The grid's sorts and filters within a bureau.
+        Index("ix_clients_bureau_created", "bureau_id", "created_at"),
+        Index("ix_clients_bureau_demo_name", "bureau_id", "is_demo", "name"),
+        Index("ix_clients_bureau_consent_name", "bureau_id", "consent_status", "name"),
+        Index("ix_clients_bureau_template_name", "bureau_id", "template_id", "name"),
+        Index("ix_clients_bureau_form_name", "bureau_id", "organisation_form", "name"),
+        Index("ix_clients_bureau_internal_name", "bureau_id", "is_internal", "name"),
+        # The few archived clients: "not archived through its client" (the person and user grids) reads these
+        # instead of every person's client.
+        Index(
+            "ix_clients_archived",
+            "bureau_id",
+            "id",
+            sqlite_where=text("archived_at IS NOT NULL"),
+            postgresql_where=text("archived_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

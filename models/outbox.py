@@ -30,7 +30,13 @@ class OutboxMessage(TenantOwned, Versioned, Timestamped, db.Model):
     __table_args__ = (
         # The worker's query: due rows by status, oldest first.
         Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
-        Index("ix_outbox_messages_bureau_created", "bureau_id", "created_at"),
+        # The grid's sorts and filters within a bureau (newest first by default, ``id`` breaking ties).
+        Index("ix_outbox_messages_bureau_created", "bureau_id", "created_at", "id"),
+        Index("ix_outbox_messages_bureau_status_created", "bureau_id", "status", "created_at", "id"),
+        Index("ix_outbox_messages_bureau_kind_created", "bureau_id", "kind", "created_at", "id"),
+        Index("ix_outbox_messages_bureau_recipient", "bureau_id", "recipient"),
+        Index("ix_outbox_messages_bureau_attempts", "bureau_id", "attempts"),
+        Index("ix_outbox_messages_bureau_sent", "bureau_id", "sent_at"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )
 

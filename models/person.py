@@ -16,10 +16,12 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -100,6 +102,11 @@ class Person(TenantOwned, Versioned, Timestamped, db.Model):
             name="fk_persons_client_same_bureau",
         ),
         CheckConstraint("kind IN ('person', 'reseller_user') OR email IS NOT NULL", name="login_needs_email"),
+        # The grid's sorts and filters within a bureau.
+        Index("ix_persons_bureau_last_name", "bureau_id", "last_name"),
+        Index("ix_persons_bureau_first_name", "bureau_id", "first_name"),
+        Index("ix_persons_bureau_email", "bureau_id", "email"),
+        Index("ix_persons_bureau_kind_last_name", "bureau_id", "kind", "last_name"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -148,6 +155,27 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
         CheckConstraint(
             "person_kind = 'reseller_user' OR (NOT bank_access AND NOT user_admin)",
             name="reseller_extras",
+        ),
+        # The grid's sorts and filters within a bureau (newest first by default).
+        Index("ix_users_bureau_newest", "bureau_id", "id"),
+        Index("ix_users_bureau_status_id", "bureau_id", "status", "id"),
+        Index("ix_users_bureau_kind_id", "bureau_id", "person_kind", "id"),
+        Index("ix_users_bureau_invitation_sent", "bureau_id", "invitation_sent_at"),
+        Index("ix_users_bureau_end_date", "bureau_id", "end_date"),
+        # Partial: few users have an end date or a bureau role, and an index of only those tells the planner so.
+        Index(
+            "ix_users_bureau_end_date_set",
+            "bureau_id",
+            "end_date",
+            sqlite_where=text("end_date IS NOT NULL"),
+            postgresql_where=text("end_date IS NOT NULL"),
+        ),
+        Index(
+            "ix_users_bureau_reseller_role",
+            "bureau_id",
+            "reseller_role",
+            sqlite_where=text("reseller_role IS NOT NULL"),
+            postgresql_where=text("reseller_role IS NOT NULL"),
         ),
     )
 

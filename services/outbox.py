@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -32,7 +32,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app, has_app_context
 from flask_babel import gettext as _
 from flask_mail import Connection, Message
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from extensions import db, mail
@@ -168,6 +168,17 @@ def requeue(session: Session, messages: Iterable[OutboxMessage], *, actor: User 
 
 
 # --- delivery ----------------------------------------------------------------------------------
+
+
+def message_kinds(session: Session, bureau_id: int) -> list[str]:
+    """The kinds of e-mail the bureau has, in order (the outbox grid's filter). One index lookup per kind, from one
+    to the next (a recursive query), instead of a DISTINCT that reads every message the bureau ever sent."""
+    table = OutboxMessage.__table__
+    ours = table.c.bureau_id == bureau_id
+    kinds = select(func.min(table.c.kind).label("kind")).where(ours).cte("kinds", recursive=True)
+    following = select(func.min(table.c.kind)).where(ours, table.c.kind > kinds.c.kind).scalar_subquery()
+    kinds = kinds.union_all(select(following).where(kinds.c.kind.is_not(None)))
+    return list(session.scalars(select(kinds.c.kind).where(kinds.c.kind.is_not(None))))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -499,15 +510,18 @@ def run_worker(
     daily: Callable[[], object] | None = None,
     daily_every: float = DAILY,
     every_pass: Callable[[], object] | None = None,
+    periodic: Sequence[tuple[Callable[[], object], float]] = (),
 ) -> int:
     """Deliver due messages pass after pass until SIGINT/SIGTERM, ``stop_event`` or ``max_passes``; the passes run.
 
     ``daily`` (housekeeping such as blocking expired users) runs in an app context before the first pass and then
-    before the first pass after every ``daily_every`` seconds; ``every_pass`` (keeping billing totals) before each
-    delivery pass. Their failures are logged, never fatal.
+    before the first pass after every ``daily_every`` seconds; each of ``periodic``'s (chore, seconds) pairs (such
+    as refreshing the planner's statistics) runs the same way; ``every_pass`` (keeping billing totals) runs before
+    each delivery pass. Their failures are logged, never fatal.
     """
     stop = stop_event or threading.Event()
-    daily_last: float | None = None
+    chores = [*([(daily, daily_every)] if daily is not None else []), *periodic]
+    chores_last: list[float | None] = [None] * len(chores)
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
 
@@ -523,13 +537,16 @@ def run_worker(
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             passes += 1
             more_waiting = False
-            if daily is not None and (daily_last is None or time.monotonic() - daily_last >= daily_every):
-                daily_last = time.monotonic()
+            for number, (chore, every) in enumerate(chores):
+                last = chores_last[number]
+                if last is not None and time.monotonic() - last < every:
+                    continue
+                chores_last[number] = time.monotonic()
                 try:
                     with app.app_context():
-                        daily()
+                        chore()
                 except Exception:  # noqa: BLE001 - housekeeping must not stop the delivery of e-mail
-                    log.exception("Daily housekeeping in the outbox worker failed; trying again in %s s", daily_every)
+                    log.exception("Housekeeping in the outbox worker failed; trying again in %s s", every)
             if every_pass is not None:
                 try:
                     with app.app_context():

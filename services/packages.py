@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _
-from sqlalchemy import ColumnElement, and_, distinct, func, or_, select
+from sqlalchemy import ColumnElement, and_, distinct, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -26,6 +26,25 @@ def held_between_clause(first: date, last: date | None = None) -> ColumnElement[
         PackageAssignment.valid_from <= last,
         or_(PackageAssignment.valid_to.is_(None), PackageAssignment.valid_to >= first),
     )
+
+
+# "Holds package P today" (the user grid's filter) starts from the package's holders when fewer than this many hold it,
+# and otherwise checks the grid's users in their order, one index probe each: a common package fills a page after a few
+# hundred probes, a rare one would have the grid walk every user in the bureau to find its holders.
+FEW_HOLDERS = 20_000
+
+
+def holds_package_clause(session: Session, package_id: int, day: date) -> ColumnElement[bool]:
+    """SQL: ``User`` holds the package on ``day``, written so that the planner starts from the selective side: the
+    package's holders (a semi-join) when they are few, else each user in the grid's order (an indexed EXISTS). Deciding
+    reads at most ``FEW_HOLDERS`` entries of ``ix_package_assignments_package_to``. The caller limits the users to
+    the bureau."""
+    held = and_(PackageAssignment.package_id == package_id, held_between_clause(day))
+    holders = select(PackageAssignment.user_id).where(held)
+    counted = session.scalar(select(func.count()).select_from(holders.limit(FEW_HOLDERS).subquery()))
+    if counted < FEW_HOLDERS:
+        return User.id.in_(holders)
+    return exists().where(PackageAssignment.user_id == User.id, held)
 
 
 def is_held_between(assignment: PackageAssignment, first: date, last: date | None = None) -> bool:

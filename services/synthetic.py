@@ -3,28 +3,32 @@
 Rows are streamed straight to the driver (PostgreSQL ``COPY``, SQLite ``executemany``) with ids
 computed from each table's current ``MAX(id)``, so memory stays flat whatever the size. Run it
 while nobody else writes to the same tables: the ids are not reserved against concurrent inserts.
-Unlike other services it commits (once per batch), and it writes no audit entries.
+Unlike other services it commits (once per batch). The history and e-mails the same clients would have left behind
+are written as rows too (audit entries for the client and each user, a consent e-mail per client, an invitation per
+user), already sent, so the event log and outbox grids are measured at scale; no e-mail is ever sent for them.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy import Column, Connection, Engine, Table, func, insert, select, text
+from sqlalchemy import Column, Connection, Engine, Table, func, insert, select
 
-from models import Bureau, Client, Package, PackageAssignment, PackageKind, Person, User
+from models import AuditEntry, Bureau, Client, OutboxMessage, Package, PackageAssignment, PackageKind, Person, User
 from models.base import utcnow
 from services.billing_totals import record_bureau_change
 from services.errors import DomainError
 from services.orgnumbers import valid_numbers
+from services.statistics import refresh_statistics
 
 if TYPE_CHECKING:
     import sqlite3
@@ -56,14 +60,29 @@ TRADES = "Bakeri Bygg Elektro Frisør Gartneri IT Maskin Rør Snekkeri Transport
 
 CLIENT_COLUMNS = (
     "id bureau_id name org_number organisation_form is_internal is_demo"
-    " company_lookup_enabled custom_invoice_email_enabled version created_at"
+    " company_lookup_enabled custom_invoice_email_enabled consent_status version created_at"
 ).split()
 PERSON_COLUMNS = "id bureau_id client_id kind first_name last_name email version created_at".split()
 USER_COLUMNS = "id bureau_id person_id person_kind status bank_access user_admin version created_at".split()
 ASSIGNMENT_COLUMNS = "id bureau_id user_id package_id package_kind valid_from valid_to version created_at".split()
+AUDIT_COLUMNS = "id bureau_id at actor_label action entity entity_id changes version".split()
+OUTBOX_COLUMNS = (
+    "id bureau_id message_id recipient subject body_text kind client_id related status attempts last_error sent_at"
+    " version created_at"
+).split()
+# Who made the synthetic changes (the event log's "Who"), and over how long the history and e-mails are spread.
+STAFF_LABELS = ("Kari Nilsen", "Ola Haugen", "Ingrid Dahl", "Per Moen", "Synthetic load (CLI)")
+HISTORY_SPAN = timedelta(days=365)
 
 SQLITE_PRAGMAS = ("journal_mode", "synchronous", "cache_size")
-LOADED_TABLES: tuple[Table, ...] = (Client.__table__, Person.__table__, User.__table__, PackageAssignment.__table__)
+LOADED_TABLES: tuple[Table, ...] = (
+    Client.__table__,
+    Person.__table__,
+    User.__table__,
+    PackageAssignment.__table__,
+    AuditEntry.__table__,
+    OutboxMessage.__table__,
+)
 
 
 Rows = Iterator[tuple[Any, ...]]
@@ -84,11 +103,23 @@ class SeedSummary(TypedDict):
     persons: int
     users: int
     package_assignments: int
+    audit_entries: int
+    outbox_messages: int
 
 
 def persons_before(n: int) -> int:
     """Persons belonging to the first ``n`` synthetic clients (client ``i`` has ``2 + i % 3``: three on average)."""
     return 2 * n + 3 * (n // 3) + (1 if n % 3 == 2 else 0)
+
+
+def audit_entries_before(n: int) -> int:
+    """Audit entries of the first ``n`` synthetic clients: two for the client, one for each of its users."""
+    return 2 * n + persons_before(n)
+
+
+def outbox_messages_before(n: int) -> int:
+    """E-mails of the first ``n`` synthetic clients: the consent request, and one invitation per user."""
+    return n + persons_before(n)
 
 
 @dataclass(frozen=True)
@@ -100,6 +131,11 @@ class _Plan:
     person_base: int
     user_base: int
     assignment_base: int
+    audit_base: int
+    outbox_base: int
+    clients_total: int
+    history_start: datetime  # the first client's history begins here; the last one's ends about now
+    stamp: Callable[[datetime], Any]  # a timestamp as the driver takes it
     main_ids: Sequence[int]
     addon_ids: Sequence[int]
     true: Any
@@ -114,7 +150,8 @@ class _Plan:
             client_id = self.client_base + 1 + i
             name = f"{TRADES[i % len(TRADES)]} {client_id} AS"
             is_demo = true if i % 50 == 49 else false
-            yield (client_id, bureau_id, name, org_number, "AS", false, is_demo, false, false, 1, created_at)
+            consent = "pending" if i % 12 == 5 else "declined" if i % 97 == 13 else "given"
+            yield (client_id, bureau_id, name, org_number, "AS", false, is_demo, false, false, consent, 1, created_at)
 
     def persons(self, start: int, stop: int) -> Rows:
         bureau_id, created_at = self.bureau_id, self.created_at
@@ -148,6 +185,60 @@ class _Plan:
             yield (first_id, bureau_id, user_id, main, "main", valid_from[k % 12], main_end, 1, created_at)
             yield (first_id + 1, bureau_id, user_id, addon, "addon", valid_from[k * 7 % 12], addon_end, 1, created_at)
 
+    def moment(self, i: int, seconds: int = 0) -> datetime:
+        """When client ``i``'s history happened: spread evenly over ``HISTORY_SPAN``, in client order."""
+        return self.history_start + HISTORY_SPAN * i / self.clients_total + timedelta(seconds=seconds)
+
+    def audit_entries(self, start: int, stop: int) -> Rows:
+        """The client's creation and a later change, and each of its users' creation."""
+        bureau_id, stamp, labels = self.bureau_id, self.stamp, STAFF_LABELS
+        entry_id = self.audit_base + audit_entries_before(start)
+        k = persons_before(start)
+        for i in range(start, stop):
+            client_id = self.client_base + 1 + i
+            actor = labels[i % len(labels)]
+            created = json.dumps({"name": {"from": None, "to": f"{TRADES[i % len(TRADES)]} {client_id} AS"}})
+            changed = json.dumps({"organisation_form": {"from": None, "to": "AS"}})
+            entry_id += 1
+            yield (entry_id, bureau_id, stamp(self.moment(i)), actor, "create", "clients", client_id, created, 1)
+            entry_id += 1
+            yield (entry_id, bureau_id, stamp(self.moment(i, 3600)), actor, "update", "clients", client_id, changed, 1)
+            for j in range(2 + i % 3):
+                user_id = self.user_base + 1 + k
+                status = json.dumps({"status": {"from": None, "to": "invited"}})
+                entry_id += 1
+                yield (entry_id, bureau_id, stamp(self.moment(i, 60 + j)), actor, "create", "users", user_id, status, 1)
+                k += 1
+
+    def outbox_messages(self, start: int, stop: int) -> Rows:
+        """The consent request to the client's first person and an invitation to each user, nearly all sent."""
+        bureau_id, stamp = self.bureau_id, self.stamp
+        message_id = self.outbox_base + outbox_messages_before(start)
+        k = persons_before(start)
+        for i in range(start, stop):
+            client_id = self.client_base + 1 + i
+            name = f"{TRADES[i % len(TRADES)]} {client_id} AS"
+            contact = f"p{self.person_base + 1 + k}@example.test"
+            message_id += 1
+            sent = stamp(self.moment(i, 5))
+            yield (
+                message_id, bureau_id, f"<synthetic-{message_id}@synthetic.invalid>", contact,
+                f"Samtykke til å føre regnskapet for {name}", f"Godkjenn at regnskapet for {name} føres hos oss.",
+                "consent", client_id, None, "sent", 1, None, sent, 1, stamp(self.moment(i)),
+            )  # fmt: skip
+            for _ in range(2 + i % 3):
+                user_id, recipient = self.user_base + 1 + k, f"p{self.person_base + 1 + k}@example.test"
+                failed = k % 40 == 17
+                message_id += 1
+                yield (
+                    message_id, bureau_id, f"<synthetic-{message_id}@synthetic.invalid>", recipient,
+                    f"Invitasjon til {name} i regnskapsprogrammet", f"Du er invitert til {name}.",
+                    "invitation", client_id, f"user:{user_id}", "failed" if failed else "sent", 5 if failed else 1,
+                    "550 mailbox unavailable" if failed else None, None if failed else stamp(self.moment(i, 120)),
+                    1, stamp(self.moment(i, 60)),
+                )  # fmt: skip
+                k += 1
+
     def tables(self, start: int, stop: int, org_numbers: Iterator[str]) -> list[TableRows]:
         """The rows of clients ``start`` to ``stop - 1``, parents before children."""
         return [
@@ -155,6 +246,8 @@ class _Plan:
             ("persons", PERSON_COLUMNS, self.persons(start, stop)),
             ("users", USER_COLUMNS, self.users(start, stop)),
             ("package_assignments", ASSIGNMENT_COLUMNS, self.assignments(start, stop)),
+            ("audit_entries", AUDIT_COLUMNS, self.audit_entries(start, stop)),
+            ("outbox_messages", OUTBOX_COLUMNS, self.outbox_messages(start, stop)),
         ]
 
 
@@ -184,15 +277,18 @@ def seed_synthetic(
         packages_added = _catalogue(connection, bureau_id) if bureau_org_number is None else 0
         main_ids, addon_ids = _package_ids(connection, bureau_id)
         org_numbers = _org_numbers(connection, bureau_id, clients)
-        plan = _plan(connection, bureau_id, main_ids, addon_ids)
+        plan = _plan(connection, bureau_id, main_ids, addon_ids, clients)
         connection.commit()
 
     parallel = workers if dialect == "postgresql" else 1  # SQLite has a single writer at a time
     _run_batches(engine, _LOADERS[dialect], plan, org_numbers, clients, batch_size, parallel)
     if dialect == "postgresql":
-        _after_postgresql_load(engine)
+        _move_postgresql_sequences(engine)
     with engine.begin() as connection:  # the rows bypassed the ORM's change hook: the worker recomputes the bureau
         record_bureau_change(connection, bureau_id)
+    with engine.connect() as connection:
+        refresh_statistics(connection)
+        connection.commit()
 
     persons = persons_before(clients)
     return SeedSummary(
@@ -203,6 +299,8 @@ def seed_synthetic(
         persons=persons,
         users=persons,
         package_assignments=2 * persons,
+        audit_entries=audit_entries_before(clients),
+        outbox_messages=outbox_messages_before(clients),
     )
 
 
@@ -264,7 +362,9 @@ def _org_numbers(connection: Connection, bureau_id: int, clients: int) -> Iterat
     return valid_numbers(start)
 
 
-def _plan(connection: Connection, bureau_id: int, main_ids: list[int], addon_ids: list[int]) -> _Plan:
+def _plan(
+    connection: Connection, bureau_id: int, main_ids: list[int], addon_ids: list[int], clients_total: int
+) -> _Plan:
     def highest_id(table: Table) -> int:
         return connection.scalar(select(func.max(table.c.id))) or 0
 
@@ -287,6 +387,11 @@ def _plan(connection: Connection, bureau_id: int, main_ids: list[int], addon_ids
         person_base=highest_id(Person.__table__),
         user_base=highest_id(User.__table__),
         assignment_base=highest_id(assignments),
+        audit_base=highest_id(AuditEntry.__table__),
+        outbox_base=highest_id(OutboxMessage.__table__),
+        clients_total=clients_total,
+        history_start=utcnow() - HISTORY_SPAN,
+        stamp=_stamper(connection),
         main_ids=main_ids,
         addon_ids=addon_ids,
         true=bound(clients.c.is_demo, True),
@@ -295,6 +400,13 @@ def _plan(connection: Connection, bureau_id: int, main_ids: list[int], addon_ids
         valid_from=[bound(assignments.c.valid_from, month) for month in months],
         ended=bound(assignments.c.valid_to, this_month - timedelta(days=1)),
     )
+
+
+def _stamper(connection: Connection) -> Callable[[datetime], Any]:
+    """Timestamps as the driver takes them (SQLite: text), converted without a lookup per row."""
+    dialect = connection.dialect
+    processor = Client.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor or (lambda moment: moment)
 
 
 def _run_batches(
@@ -373,14 +485,12 @@ def _postgresql_write(raw: psycopg.Connection[Any], table: str, columns: Sequenc
             write_row(row)
 
 
-def _after_postgresql_load(engine: Engine) -> None:
-    """Move the id sequences past the explicit ids, and refresh the planner's statistics."""
+def _move_postgresql_sequences(engine: Engine) -> None:
+    """Move the id sequences past the explicit ids."""
     with engine.connect() as connection:
         for table in LOADED_TABLES:
             highest = select(func.max(table.c.id)).scalar_subquery()
             connection.execute(select(func.setval(func.pg_get_serial_sequence(table.name, "id"), highest)))
-        connection.commit()
-        connection.execute(text("ANALYZE " + ", ".join(table.name for table in LOADED_TABLES)))
         connection.commit()
 
 

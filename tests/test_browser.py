@@ -184,9 +184,7 @@ def test_main_pages_run_without_csp_violations(app, live_server, browser, bureau
     assert filters
     filters[0].find_element(By.XPATH, "../preceding-sibling::a").click()
     WebDriverWait(browser, 5).until(ec.element_to_be_clickable(filters[0])).click()
-    WebDriverWait(browser, 5).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".filters input, .filters select")
-    )
+    WebDriverWait(browser, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".filters input, .filters select"))
     assert csp_violations(browser) == []
 
 
@@ -210,7 +208,9 @@ def test_bulk_action_and_confirm_button_work_under_the_csp(app, live_server, bro
     action.find_element(By.XPATH, "../preceding-sibling::a").click()
     wait.until(ec.element_to_be_clickable(action)).click()
     wait.until(ec.alert_is_present()).accept()
-    wait.until(lambda d: "demo" in d.page_source.lower() and d.execute_script("return document.readyState") == "complete")
+    wait.until(
+        lambda d: "demo" in d.page_source.lower() and d.execute_script("return document.readyState") == "complete"
+    )
     assert is_demo(bulk_id) is True
     assert is_demo(button_id) is False
 

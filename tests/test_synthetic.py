@@ -20,7 +20,7 @@ from stdnum.no import orgnr
 from app import create_app
 from cli_synthetic import seed_synthetic_command
 from extensions import db
-from models import Bureau, Client, Package, PackageAssignment, PackageKind, Person, User
+from models import AuditEntry, Bureau, Client, OutboxMessage, Package, PackageAssignment, PackageKind, Person, User
 from services.errors import DomainError
 from services.synthetic import SYNTHETIC_BUREAU_NAME, SYNTHETIC_BUREAU_ORG_NUMBER, persons_before, seed_synthetic
 
@@ -68,8 +68,8 @@ def synthetic_app(synthetic_db_url: str) -> Iterator[Flask]:
             db.engine.dispose()
 
 
-def count(model: type[db.Model]) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
+def count(model: type[db.Model], *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def run_seed(app: Flask, *args: str) -> dict[str, int | float]:
@@ -169,3 +169,47 @@ def test_a_bureau_without_add_ons_is_refused(synthetic_app: Flask) -> None:
     with pytest.raises(DomainError, match="one active main package and one active add-on"):
         seed_synthetic(db.engine, clients=1, bureau_org_number=org_number)
     assert count(Client) == 0
+
+
+def test_history_and_e_mails_come_with_the_clients(synthetic_app: Flask) -> None:
+    """Each client brings two audit entries and a consent e-mail, each user an audit entry and an invitation: all in
+    the client's bureau, about the rows just loaded, already sent or failed (nothing for a worker to send), and in
+    batches on parallel connections the ids still fit together; the planner has statistics afterwards."""
+    first = seed_synthetic(db.engine, clients=5)  # the synthetic bureau's rows first
+    bureau = Bureau(org_number="923456783", name="Nordlys Regnskap AS")
+    db.session.add(bureau)
+    db.session.flush()
+    db.session.add_all(
+        [
+            Package(bureau_id=bureau.id, code="M", name="Hoved", kind=PackageKind.MAIN, rank=1, price=Decimal(1)),
+            Package(bureau_id=bureau.id, code="T", name="Tillegg", kind=PackageKind.ADDON, price=Decimal(1)),
+        ]
+    )
+    db.session.commit()
+    summary = seed_synthetic(db.engine, clients=13, bureau_org_number="923456783", batch_size=4, workers=2)
+    users = persons_before(13)
+
+    assert summary["audit_entries"] == 2 * 13 + users and summary["outbox_messages"] == 13 + users
+    loaded = AuditEntry.entity.in_(["clients", "users"])
+    assert count(AuditEntry, loaded) == first["audit_entries"] + summary["audit_entries"]
+    assert count(OutboxMessage) == first["outbox_messages"] + summary["outbox_messages"]
+    clients = dict(db.session.execute(select(Client.id, Client.bureau_id)).all())
+    user_bureaus = dict(db.session.execute(select(User.id, User.bureau_id)).all())
+    for entity, entity_id, owner in db.session.execute(
+        select(AuditEntry.entity, AuditEntry.entity_id, AuditEntry.bureau_id).where(loaded)
+    ):
+        assert (clients if entity == "clients" else user_bureaus)[entity_id] == owner  # a row of the same bureau
+    assert count(AuditEntry, loaded, AuditEntry.bureau_id == bureau.id) == summary["audit_entries"]
+    assert len(set(db.session.scalars(select(AuditEntry.at)))) > 1  # spread in time, so the log has an order
+
+    messages = db.session.execute(
+        select(OutboxMessage.kind, OutboxMessage.client_id, OutboxMessage.bureau_id, OutboxMessage.status)
+    ).all()
+    assert all(clients[client_id] == owner for _kind, client_id, owner, _status in messages)
+    assert {status for *_, status in messages} <= {"sent", "failed"}
+    mine = [kind for kind, _client, owner, _status in messages if owner == bureau.id]
+    assert mine.count("consent") == 13 and mine.count("invitation") == users
+    invited = set(db.session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.kind == "invitation")))
+    assert invited == set(db.session.scalars(select(Person.email)))
+    if db.engine.dialect.name == "sqlite":
+        assert db.session.scalar(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'outbox_messages'")) > 0
