@@ -160,7 +160,7 @@ class _Plan:
             client_id = self.client_base + 1 + i
             for _ in range(2 + i % 3):
                 person_id = self.person_base + 1 + k
-                first, last, email = FIRST_NAMES[k % 13], LAST_NAMES[k % 11], f"p{person_id}@example.test"
+                first, last, email = FIRST_NAMES[k % 13], LAST_NAMES[k % 11], f"p{person_id}@syntetisk.example"
                 yield (person_id, bureau_id, client_id, "user", first, last, email, 1, created_at)
                 k += 1
 
@@ -218,7 +218,7 @@ class _Plan:
         for i in range(start, stop):
             client_id = self.client_base + 1 + i
             name = f"{TRADES[i % len(TRADES)]} {client_id} AS"
-            contact = f"p{self.person_base + 1 + k}@example.test"
+            contact = f"p{self.person_base + 1 + k}@syntetisk.example"
             message_id += 1
             sent = stamp(self.moment(i, 5))
             yield (
@@ -227,7 +227,7 @@ class _Plan:
                 "consent", client_id, None, "sent", 1, None, sent, 1, stamp(self.moment(i)),
             )  # fmt: skip
             for _ in range(2 + i % 3):
-                user_id, recipient = self.user_base + 1 + k, f"p{self.person_base + 1 + k}@example.test"
+                user_id, recipient = self.user_base + 1 + k, f"p{self.person_base + 1 + k}@syntetisk.example"
                 failed = k % 40 == 17
                 message_id += 1
                 yield (
