@@ -17,7 +17,7 @@ from flask_babel import format_date, format_datetime, format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField, SelectField
@@ -83,10 +83,9 @@ def filter_value_ok(flt: Any, value: str) -> bool:
 
 
 class JoinedLikeFilter(BaseSQLAFilter):
-    """ "Contains" on a column of a table the view's query already joins (a person's client name, an assignment's
-    package code). Flask-Admin would join that table again for a filter on its column, ambiguously (persons and
-    clients are linked by two foreign keys), so the filter is registered on the view's own foreign key column and
-    filters on the joined one. ``%`` and ``_`` are matched as themselves."""
+    """ "Contains" on a column of a small table the view's query already joins (an assignment's package code).
+    Flask-Admin would join that table again for a filter on its column, ambiguously, so the filter is registered on
+    the view's own foreign key column and filters on the joined one. ``%`` and ``_`` are matched as themselves."""
 
     def __init__(self, own_column: Any, joined_column: Any, name: str) -> None:
         super().__init__(own_column, name)
@@ -94,6 +93,23 @@ class JoinedLikeFilter(BaseSQLAFilter):
 
     def apply(self, query, value, alias=None):
         return query.filter(func.lower(self.joined_column).contains(value.strip().lower(), autoescape=True))
+
+    def operation(self):
+        return _l("contains")
+
+
+class SearchFilter(BaseSQLAFilter):
+    """ "Contains" on text of a big table (a person's client's name, the event log's "who"): the same rules and the
+    same indexes as the search box (services/search.py), so the filter neither scans the bureau's rows nor finds
+    something the search box would not. A value without a searchable word (one character) matches nothing."""
+
+    def __init__(self, own_column: Any, searchable: search.Searchable, name: str) -> None:
+        super().__init__(own_column, name)
+        self.searchable = searchable
+
+    def apply(self, query, value, alias=None):
+        criterion = search.search_criterion(db.session, self.searchable, value, bureau_id=current_user.bureau_id)
+        return query.filter(false() if criterion is None else criterion)
 
     def operation(self):
         return _l("contains")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import url_for
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual, IntEqualFilter
+from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEmpty, FilterEqual, IntEqualFilter
 from flask_admin.model.template import TemplateLinkRowAction
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -26,6 +26,13 @@ from services import search
 from services.clients import ADDRESS_FIELDS, find_duplicate_org_number
 from services.errors import DomainError
 from services.orgnumbers import normalise
+
+
+def _organisation_form_options():
+    from services.queries import distinct_values
+
+    forms = distinct_values(db.session, Client.__table__.c.organisation_form, current_user.bureau_id)
+    return [(form, form) for form in forms]
 
 
 def _template_options():
@@ -91,11 +98,12 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
     column_formatters_detail = {"consent_status": formatter("consent_status", CONSENT_STATUS)}
     column_searchable_list = (Client.name, Client.org_number)
     search_in = search.CLIENTS_BY_NAME
+    # Not by customer template: that sorts by the template's name, which no index of the clients holds (0.6–1.5 s at
+    # 1M clients); the Kundemal filter picks a template's clients instead.
     column_sortable_list = (
         Client.name,
         Client.org_number,
         Client.organisation_form,
-        ("template", "template.name"),
         Client.is_demo,
         Client.consent_status,
         Client.created_at,
@@ -106,7 +114,8 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
         BooleanEqualFilter(Client.is_internal, _l("Internal client")),
         IntEqualFilter(Client.template_id, _l("Customer template"), options=per_request(_template_options)),
         FilterEqual(Client.consent_status, _l("GDPR consent"), options=choices(CONSENT_STATUS)),
-        Client.organisation_form,
+        FilterEqual(Client.organisation_form, _l("Organisation form"), options=per_request(_organisation_form_options)),
+        FilterEmpty(Client.organisation_form, _l("Organisation form")),
         Client.created_at,
     )
     column_details_exclude_list = ("version", "persons", "bureau")

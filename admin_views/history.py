@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike, IntEqualFilter
+from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
 from flask_babel import lazy_gettext as _l
 
-from admin_views.base import SecureModelView
+from admin_views.base import SearchFilter, SecureModelView
 from models import AuditEntry
 from services import search
 
@@ -52,7 +52,7 @@ class AuditLogView(SecureModelView):
         FilterEqual(AuditEntry.entity, _l("Record type"), options=ENTITIES),
         FilterEqual(AuditEntry.action, _l("What"), options=ACTIONS),
         IntEqualFilter(AuditEntry.entity_id, _l("Record id")),
-        FilterLike(AuditEntry.actor_label, _l("Who")),
+        SearchFilter(AuditEntry.actor_label, search.AUDIT_BY_ACTOR, _l("Who")),
         AuditEntry.at,
     )
     details_template = "admin/model/details.html"

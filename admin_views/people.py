@@ -10,6 +10,7 @@ from flask_admin.contrib.sqla.filters import (
     BaseSQLAFilter,
     DateBetweenFilter,
     DateSmallerFilter,
+    FilterEmpty,
     FilterEqual,
 )
 from flask_babel import format_datetime
@@ -23,7 +24,7 @@ from wtforms import BooleanField
 from wtforms.validators import Optional
 
 from admin_views.archive import ArchiveMixin
-from admin_views.base import JoinedLikeFilter, SecureModelView, per_request
+from admin_views.base import SearchFilter, SecureModelView, per_request
 from admin_views.grant_access import GrantPackageMixin
 from admin_views.labels import (
     INVITATION_STATE,
@@ -130,8 +131,8 @@ class PersonView(ArchiveMixin, SecureModelView):
     query_joins = (Person.client,)
     column_filters = (
         FilterEqual(Person.kind, _l("Kind"), options=choices(PERSON_KIND)),
-        JoinedLikeFilter(Person.client_id, Client.name, _l("Client")),
-        Person.email,
+        SearchFilter(Person.client_id, search.PERSONS_BY_CLIENT, _l("Client")),
+        FilterEmpty(Person.email, _l("E-mail")),
     )
     column_details_exclude_list = ("version", "bureau", "user")
     form_columns = ("first_name", "last_name", "email", "phone")

@@ -173,7 +173,9 @@ def pages(url: str) -> list[dict[str, Any]]:
                 found.append({"label": f"{view.endpoint}: {label}", "path": path, "kind": kind, **grid, **what})
 
             add("list", base, "list")
-            for index, name in enumerate(view._sortable_columns):
+            # ?sort=N names the N-th column of the list (Flask-Admin), sorted when that column is sortable.
+            sortable = [(index, name) for index, (name, _label) in enumerate(view._list_columns)]
+            for index, name in (pair for pair in sortable if pair[1] in view._sortable_columns):
                 add(f"sort {name}", f"{base}?sort={index}", "sort", column=name, desc=False)
                 add(f"sort {name} desc", f"{base}?sort={index}&desc=1", "sort", column=name, desc=True)
             if view._search_supported:

@@ -205,7 +205,8 @@ def catalogue(app) -> dict[str, dict[str, Any]]:
                 filters.append((_column_key(flt), str(flt.operation()), options))
             views[view.endpoint] = {
                 "url": f"{view.url}/",
-                "sorts": list(view._sortable_columns),
+                # ?sort=N names the N-th list column; None where that column does not sort.
+                "sorts": [name if name in view._sortable_columns else None for name, _label in view._list_columns],
                 "search": bool(view._search_supported),
                 "filters": filters,
                 "lookups": set(view._form_ajax_refs or {}),

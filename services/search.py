@@ -61,6 +61,7 @@ class Searchable:
 CLIENTS_BY_NAME = Searchable(Client, (Source(CLIENTS, Client),))
 PERSONS_BY_NAME = Searchable(Person, (Source(PERSONS, Person),))
 PERSONS_BY_NAME_OR_CLIENT = Searchable(Person, (Source(PERSONS, Person), Source(CLIENTS, Client, Person.client_id)))
+PERSONS_BY_CLIENT = Searchable(Person, (Source(CLIENTS, Client, Person.client_id),))
 USERS_BY_NAME = Searchable(User, (Source(PERSONS, Person, User.person_id),))
 OUTBOX_BY_RECIPIENT = Searchable(OutboxMessage, (Source(OUTBOX, OutboxMessage),))
 AUDIT_BY_ACTOR = Searchable(AuditEntry, (Source(AUDIT, AuditEntry),))
