@@ -492,6 +492,9 @@ def _secondary_indexes_set_aside(engine: Engine) -> Iterator[None]:
         with engine.begin() as connection:
             if dialect == "postgresql":
                 connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+            else:  # SQLite sorts an index's keys in its page cache: the default 2 MB spilled millions of rows to disk
+                cache_size = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+                connection.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB, for the rebuild only
             for index in indexes:
                 index.create(connection, checkfirst=True)
             for document in documents:
@@ -509,6 +512,8 @@ def _secondary_indexes_set_aside(engine: Engine) -> Iterator[None]:
                 for statement in document.create_sql(dialect):
                     if statement.startswith("CREATE TRIGGER"):
                         connection.execute(text(statement))
+            if dialect == "sqlite":
+                connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache_size)}")
 
 
 @contextmanager
