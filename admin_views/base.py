@@ -6,7 +6,7 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from flask import abort, current_app, flash, has_app_context, has_request_context, redirect, request, url_for
+from flask import abort, current_app, flash, g, has_app_context, has_request_context, redirect, request, url_for
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView, typefmt
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -109,10 +109,19 @@ class SearchFilter(BaseSQLAFilter):
 
     def apply(self, query, value, alias=None):
         criterion = search.search_criterion(db.session, self.searchable, value, bureau_id=current_user.bureau_id)
+        rows_are_few()
         return query.filter(false() if criterion is None else criterion)
 
     def operation(self):
         return _l("contains")
+
+
+def rows_are_few() -> None:
+    """This request's grid lists at most a search's candidates (``search.CANDIDATE_LIMIT`` rows, found by id): its
+    sort is then done on those rows (see ``SecureModelView._order_by``) rather than by walking the sort's index over
+    the whole bureau in search of them (2 s at 1M people on PostgreSQL)."""
+    if has_request_context():
+        g.grid_rows_are_few = True
 
 
 def safe_lookup_args(term: Any, offset: Any, limit: Any) -> tuple[str, int, int]:
@@ -293,6 +302,8 @@ class SecureModelView(ModelView):
             criterion = search.search_criterion(
                 db.session, self.search_in, search_text, bureau_id=current_user.bureau_id
             )
+            if criterion is not None:
+                rows_are_few()
         else:
             columns = [field for field, path in self._search_fields if not path]
             criterion = search.columns_criterion(db.session, columns, search_text)
@@ -317,7 +328,13 @@ class SecureModelView(ModelView):
         return super().get_list(page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size)
 
     def _order_by(self, query, joins, sort_joins, sort_field, sort_desc):
-        if sort_field is not None and sort_joins and all(self._joined_by_query(item) for item in sort_joins):
+        own_join = bool(sort_joins) and all(self._joined_by_query(item) for item in sort_joins)
+        if sort_field is not None and g.get("grid_rows_are_few") and (own_join or not sort_joins):
+            # The same order as an expression no index holds: the planner fetches the few candidates by id and
+            # sorts them, instead of walking the column's index through the whole bureau until it meets them.
+            field = func.coalesce(sort_field, sort_field)
+            return query.order_by(field.desc() if sort_desc else field), joins
+        if sort_field is not None and own_join:
             return query.order_by(sort_field.desc() if sort_desc else sort_field), joins
         return super()._order_by(query, joins, sort_joins, sort_field, sort_desc)
 
