@@ -85,8 +85,9 @@ def grid_rows(bureau, make_client, make_user, make_package, assign) -> None:
     [
         ("/admin/clients/", "ix_clients_bureau_name"),
         ("/admin/persons/", "ix_persons_bureau_last_name"),
-        # SQLite's index on bureau_id alone ends with the row id, so it serves "newest first" as well.
-        ("/admin/users/", ("ix_users_bureau_newest", "ix_users_bureau_id ")),
+        # SQLite's index on bureau_id alone ends with the row id, so it serves "newest first" as well; with one
+        # bureau in the table PostgreSQL may as well walk the primary key backwards (newest first, no sort).
+        ("/admin/users/", ("ix_users_bureau_newest", "ix_users_bureau_id ", "Index Scan Backward using pk_users")),
         ("/admin/assignments/", "ix_package_assignments_bureau_from"),
         ("/admin/auditlog/", "ix_audit_entries_bureau_at"),
         ("/admin/outbox/", "ix_outbox_messages_bureau_created"),
