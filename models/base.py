@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import DateTime, ForeignKey, Integer, String, inspect
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 ORG_NUMBER_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
@@ -14,6 +14,19 @@ ORG_NUMBER_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def value_before_flush(obj: Any, key: str) -> Any:
+    """The value an attribute had when loaded, before the changes this flush writes (the audit listener keeps old
+    values loaded, so this does not query)."""
+    history = inspect(obj).attrs[key].history
+    return history.deleted[0] if history.deleted else getattr(obj, key)
+
+
+def has_changed(obj: Any, *keys: str) -> bool:
+    """Whether any of the attributes has a change waiting to be flushed."""
+    state = inspect(obj)
+    return any(state.attrs[key].history.has_changes() for key in keys)
 
 
 class Versioned:

@@ -33,6 +33,7 @@ from models import (
     User,
     utcnow,
 )
+from models.base import has_changed, value_before_flush
 from services import billing, policy
 from services.errors import DomainError
 
@@ -315,13 +316,6 @@ def _days_in(period: billing.Period, first: date | None, last: date | None) -> i
     return max((end - start).days + 1, 0)
 
 
-def _old(state, key: str) -> Any:
-    history = state.attrs[key].history
-    if history.deleted:
-        return history.deleted[0]
-    return state.attrs[key].value
-
-
 def _billed_owner(assignment: PackageAssignment) -> bool:
     """Whether the assignment's user belongs to a billed client (unknown counts as billed: refuse rather than miss)."""
     user = assignment.user
@@ -387,22 +381,19 @@ def _check_assignments(session: Session, closed: _ClosedPeriods) -> None:
                 _refuse(period)
     for obj in session.deleted:
         if isinstance(obj, PackageAssignment):
-            state = inspect(obj)
-            old = (_old(state, "valid_from"), _old(state, "valid_to"))
+            old = (value_before_flush(obj, "valid_from"), value_before_flush(obj, "valid_to"))
             period = _affected(closed.of(obj.bureau_id), old, (None, None))
             if period is not None and not _owner_deleted(session, obj) and _billed_owner(obj):
                 _refuse(period)
     for obj in session.dirty:
         if not isinstance(obj, PackageAssignment) or not session.is_modified(obj):
             continue
-        state = inspect(obj)
-        keys = ("valid_from", "valid_to", "user_id", "package_id", "user", "package")
-        if not any(state.attrs[key].history.has_changes() for key in keys):
+        if not has_changed(obj, "valid_from", "valid_to", "user_id", "package_id", "user", "package"):
             continue
-        periods = closed.of(_old(state, "bureau_id"))
-        old = (_old(state, "valid_from"), _old(state, "valid_to"))
+        periods = closed.of(value_before_flush(obj, "bureau_id"))
+        old = (value_before_flush(obj, "valid_from"), value_before_flush(obj, "valid_to"))
         new = (obj.valid_from, obj.valid_to)
-        moved = any(state.attrs[key].history.has_changes() for key in ("user_id", "package_id", "user", "package"))
+        moved = has_changed(obj, "user_id", "package_id", "user", "package")
         if moved:  # another user's or package's days: both the old and the new holding change
             period = _affected(periods, old, (None, None)) or _affected(periods, (None, None), new)
         else:

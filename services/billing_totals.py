@@ -26,7 +26,7 @@ Decisions (issue 9):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -43,7 +43,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     select,
     table,
     text,
@@ -64,6 +63,7 @@ from models import (
     User,
     utcnow,
 )
+from models.base import has_changed, value_before_flush
 from services import billing
 
 log = logging.getLogger(__name__)
@@ -94,16 +94,6 @@ _ASSIGNMENT_KEYS = ("valid_from", "valid_to", "user_id", "package_id", "user", "
 _PENDING_KEY = "billing_changes_pending"
 
 
-def _old(obj: Any, key: str) -> Any:
-    history = inspect(obj).attrs[key].history
-    return history.deleted[0] if history.deleted else getattr(obj, key)
-
-
-def _changed(obj: Any, keys: Iterable[str]) -> bool:
-    state = inspect(obj)
-    return any(state.attrs[key].history.has_changes() for key in keys)
-
-
 def _clients_of_users(session: Session, user_ids: set[int]) -> set[tuple[int, int]]:
     """(bureau, client) of the stored users."""
     pairs: set[tuple[int, int]] = set()
@@ -124,23 +114,23 @@ def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
     user_ids: set[int] = set()
     for obj in session.deleted:
         if isinstance(obj, PackageAssignment):
-            user_ids.add(_old(obj, "user_id"))
+            user_ids.add(value_before_flush(obj, "user_id"))
         elif isinstance(obj, User):
             user_ids.add(obj.id)
         elif isinstance(obj, Person):
-            pairs.add((obj.bureau_id, _old(obj, "client_id")))
+            pairs.add((obj.bureau_id, value_before_flush(obj, "client_id")))
         elif isinstance(obj, Client):
             pairs.add((obj.bureau_id, obj.id))
     for obj in session.dirty:
-        if isinstance(obj, PackageAssignment) and _changed(obj, _ASSIGNMENT_KEYS):
-            user_ids.add(_old(obj, "user_id"))
-        elif isinstance(obj, User) and _changed(obj, _USER_KEYS):
+        if isinstance(obj, PackageAssignment) and has_changed(obj, *_ASSIGNMENT_KEYS):
+            user_ids.add(value_before_flush(obj, "user_id"))
+        elif isinstance(obj, User) and has_changed(obj, *_USER_KEYS):
             user_ids.add(obj.id)
-        elif isinstance(obj, Person) and _changed(obj, ("client_id", "client")):
-            pairs.add((obj.bureau_id, _old(obj, "client_id")))
-        elif isinstance(obj, Client) and _changed(obj, ("is_demo", "is_internal")):
+        elif isinstance(obj, Person) and has_changed(obj, "client_id", "client"):
+            pairs.add((obj.bureau_id, value_before_flush(obj, "client_id")))
+        elif isinstance(obj, Client) and has_changed(obj, "is_demo", "is_internal"):
             pairs.add((obj.bureau_id, obj.id))
-        elif isinstance(obj, Package) and _changed(obj, ("price",)):
+        elif isinstance(obj, Package) and has_changed(obj, "price"):
             pairs.add((obj.bureau_id, None))
     if user_ids:
         with session.no_autoflush:
@@ -154,9 +144,9 @@ def _after_flush(session: Session, flush_context: Any) -> None:
     pairs: set[tuple[int, int | None]] = session.info.pop(_PENDING_KEY, set())
     user_ids: set[int] = set()
     for obj in (*session.new, *session.dirty):
-        if isinstance(obj, PackageAssignment) and (obj in session.new or _changed(obj, _ASSIGNMENT_KEYS)):
+        if isinstance(obj, PackageAssignment) and (obj in session.new or has_changed(obj, *_ASSIGNMENT_KEYS)):
             user_ids.add(obj.user_id)
-        elif isinstance(obj, Person) and obj not in session.new and _changed(obj, ("client_id", "client")):
+        elif isinstance(obj, Person) and obj not in session.new and has_changed(obj, "client_id", "client"):
             pairs.add((obj.bureau_id, obj.client_id))
     if user_ids:
         pairs |= _clients_of_users(session, user_ids)

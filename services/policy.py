@@ -53,10 +53,11 @@ from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, event, func, inspect, or_, select
+from sqlalchemy import ColumnElement, and_, event, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Bureau, Client, Person, PersonKind, StaffRole, User, UserStatus
+from models.base import has_changed, value_before_flush
 from services.errors import DomainError
 
 
@@ -296,24 +297,12 @@ AUTHORITY_FIELDS = ("staff_role", "status", "end_date", "archived_at")
 _WATCH_KEY = "policy_admin_bureaus"
 
 
-def _old(obj: Any, key: str) -> Any:
-    """The value a column had before this flush (the audit listener keeps old values loaded)."""
-    history = inspect(obj).attrs[key].history
-    if history.deleted:
-        return history.deleted[0]
-    return getattr(obj, key)
-
-
-def _changed(obj: Any, key: str) -> bool:
-    return inspect(obj).attrs[key].history.has_changes()
-
-
 def _bureaus_to_watch(session: Session) -> set[int]:
     """Bureaus where this flush could end an active administrator: role, status or end date, or a deletion."""
     watched = {
         obj.bureau_id
         for obj in session.dirty
-        if isinstance(obj, User) and any(_changed(obj, key) for key in AUTHORITY_FIELDS)
+        if isinstance(obj, User) and any(has_changed(obj, key) for key in AUTHORITY_FIELDS)
     }
     watched |= {obj.bureau_id for obj in session.deleted if isinstance(obj, User | Person | Client)}
     watched -= {obj.id for obj in session.deleted if isinstance(obj, Bureau)}
@@ -322,7 +311,7 @@ def _bureaus_to_watch(session: Session) -> set[int]:
 
 
 def _has_had_login(user: User) -> bool:
-    return bool(_old(user, "accepted_at") or _old(user, "password_hash"))
+    return bool(value_before_flush(user, "accepted_at") or value_before_flush(user, "password_hash"))
 
 
 def _check_activation(session: Session, actor_id: int | None) -> None:
@@ -332,15 +321,15 @@ def _check_activation(session: Session, actor_id: int | None) -> None:
     for obj in list(session.new) + list(session.dirty):
         if not isinstance(obj, User):
             continue
-        if _changed(obj, "password_hash") and obj.id != actor_id and obj.password_hash is not None:
+        if has_changed(obj, "password_hash") and obj.id != actor_id and obj.password_hash is not None:
             raise PolicyError(str(REFUSALS["password"]))
         kind = obj.person.kind if obj.person is not None else obj.person_kind  # person_kind syncs during flush
         if obj.status != UserStatus.ACTIVE or kind is PersonKind.RESELLER_USER:
             continue
         if obj in session.new:
             raise PolicyError(str(REFUSALS["activation"]))
-        if _changed(obj, "status"):
-            was = _old(obj, "status")
+        if has_changed(obj, "status"):
+            was = value_before_flush(obj, "status")
             if not (was == UserStatus.BLOCKED and _has_had_login(obj)):
                 raise PolicyError(str(REFUSALS["activation"]))
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from models import Person, User
+from models.base import has_changed
 from models.person import new_session_token
 
 # A change of any of these ends the user's sessions.
@@ -38,20 +39,15 @@ def login_email_for(user: User) -> str | None:
     return normalise_login_email(user.person.email)
 
 
-def _changed(obj: Any, *fields: str) -> bool:
-    state = inspect(obj)
-    return any(state.attrs[name].history.has_changes() for name in fields)
-
-
 def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
     users: dict[int, User] = {}
     with session.no_autoflush:
         for obj in list(session.new) + list(session.dirty):
             if isinstance(obj, User):
                 users[id(obj)] = obj
-                if obj not in session.new and _changed(obj, *REVOKING_USER_FIELDS):
+                if obj not in session.new and has_changed(obj, *REVOKING_USER_FIELDS):
                     end_sessions(obj)
-            elif isinstance(obj, Person) and obj not in session.new and _changed(obj, "email"):
+            elif isinstance(obj, Person) and obj not in session.new and has_changed(obj, "email"):
                 user = obj.user
                 if user is not None:
                     users[id(user)] = user
