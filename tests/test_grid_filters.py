@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import AuditEntry, PersonKind
+from tests.test_grid_queries import grid_statement
 
 
 def _filter_index(app, endpoint: str, label: str, operation: str | None = None) -> int:
@@ -68,3 +69,36 @@ def test_event_log_who_filter_uses_the_search_rules(app, client, login_as, burea
     body = client.get("/admin/auditlog/", query_string={f"flt0_{index}": "åse"}).get_data(as_text=True)
     assert "Åse Revisor" in body and "Per Ansatt" not in body
     assert db.session.scalar(select(AuditEntry.id).where(AuditEntry.actor_label == "Per Ansatt")) is not None
+
+
+def test_date_filters_that_exclude_a_range_keep_exactly_the_dates_outside(
+    app, client, login_as, make_client, make_person, make_user, make_package, assign
+):
+    """ "Ikke mellom" and "ikke lik" on a date are written as two ranges so an index can serve them (issue 9): the
+    same rows as ``NOT``, with both ends of the range excluded, and never a 500 for a reversed or hostile range."""
+    from datetime import date
+
+    login_as("admin")
+    package = make_package()
+    customer = make_client()
+    days = {"før": date(2026, 1, 31), "start": date(2026, 2, 1), "inne": date(2026, 2, 15), "slutt": date(2026, 2, 28)}
+    days["etter"] = date(2026, 3, 1)
+    for word, day in days.items():
+        assign(make_user(customer, person=make_person(customer, first_name=f"Bruker{word}")), package, day)
+
+    def listed(operation: str, value: str) -> set[str]:
+        index = _filter_index(app, "assignments", "Fra", operation)
+        answer = client.get("/admin/assignments/", query_string={f"flt0_{index}": value})
+        assert answer.status_code == 200
+        page = answer.get_data(as_text=True)
+        return {word for word in days if f"Bruker{word}" in page}
+
+    assert listed("ikke mellom", "2026-02-01 to 2026-02-28") == {"før", "etter"}
+    assert listed("mellom", "2026-02-01 to 2026-02-28") == {"start", "inne", "slutt"}
+    assert listed("ikke lik", "2026-02-15") == {"før", "start", "slutt", "etter"}
+    index = _filter_index(app, "assignments", "Fra", "ikke mellom")
+    sql, _ = grid_statement(client, f"/admin/assignments/?flt0_{index}=2026-02-01+to+2026-02-28")
+    where = sql.split("WHERE", 1)[1].split("ORDER BY", 1)[0]
+    assert "valid_from <" in where and "valid_from >" in where and "BETWEEN" not in where, where
+    for hostile in ("2026-02-28 to 2026-02-01", "2026-13-01 to 2026-02-01", "x\x00 to y", "9" * 40):
+        assert client.get("/admin/assignments/", query_string={"flt0_3": hostile}).status_code == 200
