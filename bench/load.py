@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import threading
 import time
@@ -344,6 +345,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for member in staff:
             member.start()
         shared["barrier"].wait()
+        machine_before, own_before = machine_cpu(), own_cpu()
         try:
             while any(member.is_alive() for member in staff):
                 time.sleep(0.5)
@@ -352,7 +354,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for member in staff:
                 member.join(timeout=130)
         elapsed = time.monotonic() - shared["start"]
-    return summarise(args, staff, elapsed)
+        machine_after, own_after = machine_cpu(), own_cpu()
+    report = summarise(args, staff, elapsed)
+    busy, total = (after - before for after, before in zip(machine_after, machine_before, strict=True))
+    report["cpu"] = {
+        "cores": os.cpu_count(),
+        "machine_busy": busy / total if total else 0.0,
+        "generator_seconds": own_after - own_before,
+        "server_ms_per_request": 1000
+        * (busy / _TICKS - (own_after - own_before))
+        / max(report["overall"]["requests"], 1),
+    }
+    return report
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat: the server, the database and this
+    generator share the same cores, so the report says how busy they were."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def own_cpu() -> float:
+    """CPU seconds this generator process has used (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def summarise(args: argparse.Namespace, staff: list[Staff], elapsed: float) -> dict[str, Any]:
@@ -427,6 +458,13 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
         f"{report['refused_saves']} saves refused, {report['reconnects']} requests sent again after the server "
         "closed an idle keep-alive connection)."
     )
+    cpu = report.get("cpu")
+    if cpu:
+        print(
+            f"CPU: the {cpu['cores']} cores were {cpu['machine_busy']:.0%} busy during the run; this load generator "
+            f"used {cpu['generator_seconds']:.0f} CPU seconds of them; the server and the database used about "
+            f"{cpu['server_ms_per_request']:.0f} CPU ms per request."
+        )
     for example in report["failure_examples"][:10]:
         print(f"  failure: {example}")
     for example in report["refused_examples"][:5]:
