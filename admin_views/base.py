@@ -33,6 +33,9 @@ from services.errors import DomainError, StaleEditError, integrity_message
 
 log = logging.getLogger(__name__)
 
+# The id a memoised link is built with (``SecureModelView.get_url``): no row has it, and it is found once in the link.
+_URL_MARKER = 8_642_097_531_864_209
+
 
 class AdminForm(TranslatedForm, BaseForm):
     """Flask-Admin's form with Flask-WTF's CSRF token, so the global CSRFProtect accepts it."""
@@ -575,6 +578,28 @@ class SecureModelView(ModelView):
                 .limit(200)
             )
         )
+
+    def get_url(self, endpoint: str, **kwargs: Any) -> str:
+        """``url_for``, built once per request for each kind of link: a grid of 50 rows asks for the same row action
+        links with only the row's id changing, and werkzeug's URL building was a fifth of the page's time. The link
+        is built with a marker id and the row's id put in its place."""
+        row_id = kwargs.get("id")
+        if not has_request_context() or (row_id is not None and type(row_id) is not int):
+            return super().get_url(endpoint, **kwargs)
+        try:
+            key = (request.blueprint, endpoint, tuple(sorted((k, v) for k, v in kwargs.items() if k != "id")))
+            hash(key)
+        except TypeError:  # an argument that cannot be a key (a list): build it as usual
+            return super().get_url(endpoint, **kwargs)
+        cache = g.setdefault("url_templates", {})
+        if (key, row_id is None) not in cache:
+            built = super().get_url(endpoint, **{**kwargs, "id": _URL_MARKER} if row_id is not None else kwargs)
+            marker_once = row_id is None or built.count(str(_URL_MARKER)) == 1
+            cache[key, row_id is None] = built if marker_once else None
+        template = cache[key, row_id is None]
+        if template is None:
+            return super().get_url(endpoint, **kwargs)
+        return template if row_id is None else template.replace(str(_URL_MARKER), str(row_id))
 
     def render(self, template: str, **kwargs: Any) -> str:
         model = kwargs.get("model")

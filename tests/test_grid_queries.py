@@ -207,3 +207,20 @@ def test_a_search_sorts_its_candidates_instead_of_walking_the_sort_index(client,
     sql, parameters = grid_statement(client, path)
     assert "coalesce" in sql.lower()
     assert index not in plan_of(sql, parameters)
+
+
+def test_row_links_built_once_per_request_carry_each_rows_own_id(client, login_as, grid_rows) -> None:
+    """The row action links are built once per kind and the row's id put in (``SecureModelView.get_url``): each
+    row's links name that row, and the marker id never reaches the page."""
+    import re
+
+    from admin_views import base as admin_base
+    from models import Client
+
+    login_as("admin")
+    page = client.get("/admin/clients/?sort=0").get_data(as_text=True)
+    ids = {str(id_) for id_ in db.session.scalars(db.select(Client.id))}
+    for kind in ("details", "edit", "manage"):
+        linked = set(re.findall(rf'href="/admin/clients/{kind}/\?id=(\d+)', page))
+        assert linked == ids, (kind, linked, ids)
+    assert str(admin_base._URL_MARKER) not in page
