@@ -14,6 +14,7 @@ from extensions import db
 from services.billing_totals import refresh_due, request_running_months
 from services.outbox import deliver_due, run_worker
 from services.statistics import REFRESH_EVERY, refresh_statistics
+from services.submissions import FORGET_EVERY, forget_old
 
 outbox_group = AppGroup("outbox", help="The e-mail outbox.")
 
@@ -38,6 +39,12 @@ def refresh_planner_statistics() -> None:
     with db.engine.connect() as connection:
         refresh_statistics(connection)
         connection.commit()
+
+
+def forget_old_submission_tokens() -> None:
+    """The worker's clean-up of used create-form tokens no form can carry any more (``services/submissions.py``)."""
+    forget_old(db.session)
+    db.session.commit()
 
 
 @outbox_group.command("send")
@@ -91,5 +98,5 @@ def outbox_worker(interval: float, max_passes: int | None) -> None:
         on_report=lambda report: click.echo(json.dumps(report.as_dict())),
         daily=housekeeping,
         every_pass=keep_billing_totals,
-        periodic=[(refresh_planner_statistics, REFRESH_EVERY)],
+        periodic=[(refresh_planner_statistics, REFRESH_EVERY), (forget_old_submission_tokens, FORGET_EVERY)],
     )

@@ -25,6 +25,7 @@ from wtforms import HiddenField, SelectField
 from wtforms.validators import ValidationError
 
 from admin_views.labels import select_field
+from admin_views.submissions import OneTimeCreateMixin
 from extensions import db
 from forms.base import TranslatedForm
 from models import AuditEntry
@@ -255,7 +256,7 @@ class UserAjaxLoader(TenantAjaxLoader):
         return query.join(User.person).order_by(Person.last_name, Person.first_name, User.id)
 
 
-class SecureModelView(ModelView):
+class SecureModelView(OneTimeCreateMixin, ModelView):
     """Logged-in staff of one bureau see and change only that bureau's rows."""
 
     admin_only = False
@@ -440,7 +441,7 @@ class SecureModelView(ModelView):
             form.version_check.data = str(obj.version)
         return form
 
-    populate_skip = frozenset({"version_check", "csrf_token"})
+    populate_skip = frozenset({"version_check", "csrf_token", "submission_token"})
 
     def populate(self, form, model) -> None:
         """Copy form data to the model, leaving out fields that are not model attributes."""

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from admin_views.billing import packages_context
 from admin_views.labels import REGISTRY_STATUS
+from admin_views.submissions import OneTimeSubmission
 from extensions import db
 from forms.clients import ImportForm, InvoiceEmailTextForm, NewClientForm, VersionedActionForm
 from models import Client, CustomerTemplate
@@ -19,6 +20,7 @@ from services.consent import request_consent
 from services.errors import DomainError, StaleEditError
 from services.registry import CompanyNotFound, InvalidOrgNumber, RegistryError, get_registry
 from services.registry.messages import user_message
+from services.submissions import AlreadySubmitted
 
 SWITCHES = {
     "company_lookup_enabled": "Company lookup",
@@ -53,6 +55,10 @@ class ClientPageMixin:
         """The creation form: register lookup as you type, contact person, consent e-mail on "Opprett"."""
         form = NewClientForm()
         form.template.choices = self._template_choices()
+        once = OneTimeSubmission(form)
+        replay = once.replay()
+        if replay is not None:
+            return replay
         duplicate = None
         if form.validate_on_submit():
             data = NewClient(
@@ -64,8 +70,13 @@ class ClientPageMixin:
                 template_id=int(form.template.data) if form.template.data else None,
             )
             try:
+                once.claim()
                 client = create_client(db.session, current_user.bureau_id, data)
+                once.done(self.get_url(".manage_view", id=client.id))
                 db.session.commit()
+            except AlreadySubmitted as exc:
+                db.session.rollback()
+                return once.show_first(exc)
             except DuplicateOrgNumber as exc:
                 db.session.rollback()
                 duplicate = exc.existing
@@ -270,12 +281,21 @@ class ClientPageMixin:
 
         form = ImportForm()
         results = None
+        once = OneTimeSubmission(form)
+        replay = once.replay(self.get_url(".index_view"))
+        if replay is not None:
+            return replay
         if form.validate_on_submit():
             upload = form.file.data
             try:
+                once.claim()
                 rows = read_table(upload.read(), upload.filename, HEADER)
                 results = import_clients(db.session, current_user.bureau_id, rows, get_registry(current_app))
+                once.done(self.get_url(".index_view"))
                 db.session.commit()
+            except AlreadySubmitted as exc:
+                db.session.rollback()
+                return once.show_first(exc, self.get_url(".index_view"))
             except DomainError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")

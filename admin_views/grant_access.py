@@ -20,26 +20,29 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired
 
 from admin_views.labels import RESELLER_ROLE
+from admin_views.submissions import OneTimeSubmission
 from extensions import db
 from forms.base import TranslatedForm
+from forms.one_time import OneTimeForm
 from models import Package, ResellerRole, User
 from services.access import employee_candidates, grant_employee_access
 from services.errors import DomainError
 from services.packages import grant_package
+from services.submissions import AlreadySubmitted
 
 
 def _optional_int(value: object) -> int | None:
     return int(value) if value not in (None, "", "None") else None
 
 
-class GrantPackageForm(TranslatedForm):
+class GrantPackageForm(OneTimeForm, TranslatedForm):
     # Choices are only what is offered: the service refuses another bureau's package with the reason.
     package = SelectField(_l("Package"), coerce=_optional_int, validate_choice=False, validators=[InputRequired()])
     valid_from = DateField(_l("Start date"), validators=[DataRequired()], default=date.today)
     grant = SubmitField(_l("Grant the package"))
 
 
-class GrantAccessForm(TranslatedForm):
+class GrantAccessForm(OneTimeForm, TranslatedForm):
     employee = SelectField(_l("Employee"), coerce=_optional_int, validate_choice=False, validators=[InputRequired()])
     role = SelectField(
         _l("Role"),
@@ -67,9 +70,14 @@ class GrantPackageMixin:
         )
         form.package.choices = [SelectChoice(str(p.id), str(p)) for p in packages]
         outcomes = None
+        once = OneTimeSubmission(form)
+        replay = once.replay(self.get_url(".index_view"))
+        if replay is not None:
+            return replay
         if form.validate_on_submit():
             package = db.session.get(Package, form.package.data)
             try:
+                once.claim()
                 outcomes = grant_package(
                     db.session,
                     current_user.bureau_id,
@@ -78,7 +86,11 @@ class GrantPackageMixin:
                     form.valid_from.data,
                     actor=current_user._get_current_object(),
                 )
+                once.done(self.get_url(".index_view"))
                 db.session.commit()
+            except AlreadySubmitted as exc:
+                db.session.rollback()
+                return once.show_first(exc, self.get_url(".index_view"))
             except DomainError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")
@@ -109,10 +121,15 @@ def grant_access_action(view, ids: list[str]):
         SelectChoice(str(u.id), f"{u.person.full_name} <{u.person.email or '-'}>")
         for u in employee_candidates(db.session, current_user.bureau_id, date.today())
     ]
+    once = OneTimeSubmission(form)
     if "grant" in request.form:
+        replay = once.replay(view.get_url(".index_view"))
+        if replay is not None:
+            return replay
         if form.validate():
             employee = db.session.get(User, form.employee.data)
             try:
+                once.claim()
                 report = grant_employee_access(
                     db.session,
                     current_user.bureau_id,
@@ -121,7 +138,11 @@ def grant_access_action(view, ids: list[str]):
                     ResellerRole(form.role.data),
                     actor=current_user._get_current_object(),
                 )
+                once.done(view.get_url(".index_view"))
                 db.session.commit()
+            except AlreadySubmitted as exc:
+                db.session.rollback()
+                return once.show_first(exc, view.get_url(".index_view"))
             except DomainError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from admin_views.labels import PERSON_KIND, RESELLER_ROLE
+from admin_views.submissions import OneTimeSubmission
 from extensions import db
 from forms.base import TranslatedForm
 from forms.people import AccessForm, AddPeopleForm
@@ -22,6 +23,7 @@ from services.archive import archive
 from services.errors import DomainError
 from services.people import NewPerson, add_person, change_access, current_assignments, remove_access
 from services.policy import Verb
+from services.submissions import AlreadySubmitted
 
 KIND_ORDER = [
     PersonKind.RESELLER_USER,
@@ -127,12 +129,21 @@ class PeopleTabMixin:
             SelectChoice(str(value), label) for value, label in RESELLER_ROLE.items()
         ]
         rows = self._rows()
+        once = OneTimeSubmission(form)
+        replay = once.replay()
+        if replay is not None:
+            return replay
         if form.validate_on_submit():
             try:
                 policy.check(db.session, _actor(), Verb.CLIENT_ADD_PEOPLE, client)
+                once.claim()
                 people = self._add_all(client, person_kind, form, rows)
                 invited = self._invite_new(people) if form.invite.data else 0
+                once.done(self.get_url(".manage_view", id=client.id, tab="people"))
                 db.session.commit()
+            except AlreadySubmitted as exc:
+                db.session.rollback()
+                return once.show_first(exc)
             except DomainError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")

@@ -9,10 +9,12 @@ from flask_admin import expose
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from admin_views.submissions import OneTimeSubmission
 from extensions import db
 from forms.clients import ImportForm
 from services.errors import DomainError
 from services.person_import import EXAMPLE_ROWS, HEADER, RowStatus, import_persons
+from services.submissions import AlreadySubmitted
 from services.tabular import read_table, template_csv
 
 
@@ -25,9 +27,15 @@ class PersonImportMixin:
         client = self.get_one(request.args.get("id"))
         form = ImportForm()
         results = None
+        people_tab = self.get_url(".manage_view", id=client.id, tab="people")
+        once = OneTimeSubmission(form)
+        replay = once.replay(people_tab)
+        if replay is not None:
+            return replay
         if form.validate_on_submit():
             upload = form.file.data
             try:
+                once.claim()
                 rows = read_table(upload.read(), upload.filename, HEADER)
                 results = import_persons(
                     db.session,
@@ -37,7 +45,11 @@ class PersonImportMixin:
                     today=date.today(),
                     actor=current_user._get_current_object(),
                 )
+                once.done(people_tab)
                 db.session.commit()
+            except AlreadySubmitted as exc:
+                db.session.rollback()
+                return once.show_first(exc, people_tab)
             except DomainError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")

@@ -11,6 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from forms.base import TranslatedForm
+from forms.one_time import OneTimeForm
 from forms.validators import EmailAddress, OrgNumber
 from models import ContactRole
 from services.orgnumbers import normalise
@@ -31,7 +32,7 @@ def compact_org_number(value):
     return normalise(value) if isinstance(value, str) else value
 
 
-class NewClientForm(TranslatedForm):
+class NewClientForm(OneTimeForm, TranslatedForm):
     is_demo = BooleanField(_l("Demo"), description=_l("A demo client can never become a real client."))
     template = SelectField(_l("Customer template"), coerce=str, validators=[Optional()])
     company_query = StringField(
@@ -119,7 +120,7 @@ class VersionedActionForm(TranslatedForm):
     version_check = HiddenField()
 
 
-class ImportForm(TranslatedForm):
+class ImportForm(OneTimeForm, TranslatedForm):
     """Upload of a CSV or XLSX file for "Importer kunder" / "Importer personer"."""
 
     file = FileField(

@@ -7,6 +7,7 @@ from wtforms import BooleanField, DateField, SelectField, SelectMultipleField
 from wtforms.validators import Optional
 
 from forms.base import TranslatedForm
+from forms.one_time import OneTimeForm
 
 
 def optional_int(value):
@@ -21,7 +22,7 @@ class AccessForm(TranslatedForm):
     permissions = SelectMultipleField(_l("Single permissions"), coerce=int, validators=[Optional()])
 
 
-class AddPeopleForm(AccessForm):
+class AddPeopleForm(OneTimeForm, AccessForm):
     """Shared settings of the people added in one go; the people themselves are rows of list fields."""
 
     end_date = DateField(_l("Deactivation date"), validators=[Optional()])

@@ -35,6 +35,7 @@ from models.person import (
 )
 from models.rules import attach_to_metadata
 from models.search import attach_to_metadata as attach_search_indexes
+from models.submission import SubmissionToken
 from models.template import CustomerTemplate
 
 attach_to_metadata(db.metadata)
@@ -114,6 +115,7 @@ __all__ = [
     "PersonKind",
     "ResellerRole",
     "StaffRole",
+    "SubmissionToken",
     "User",
     "UserStatus",
     "utcnow",

@@ -13,10 +13,11 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Client, Person, PersonKind, ResellerRole, User, UserStatus
-from services.errors import DomainError
+from services.errors import DomainError, integrity_message
 
 
 @dataclass
@@ -135,8 +136,21 @@ def grant_employee_access(
         elif _email_taken(session, client, source.email):
             report.refused.append((client, str(_l("Another person on this client already has this e-mail address."))))
         else:
+            _add_bureau_user(session, report, client, employee, role)
+    session.flush()
+    return report
+
+
+def _add_bureau_user(
+    session: Session, report: AccessGrantReport, client: Client, employee: User, role: ResellerRole
+) -> None:
+    """One client's bureau user, in a savepoint: when another request gave the same access (or the e-mail to someone
+    else) after the checks above, the database refuses, and the client is reported as those checks would have."""
+    source = employee.person
+    try:
+        with session.begin_nested():
             person = Person(
-                bureau_id=bureau_id,
+                bureau_id=client.bureau_id,
                 client=client,
                 kind=PersonKind.RESELLER_USER,
                 first_name=source.first_name,
@@ -144,15 +158,24 @@ def grant_employee_access(
                 email=source.email,
                 phone=source.phone,
             )
+            session.add(person)
             session.add(
                 User(
-                    bureau_id=bureau_id,
+                    bureau_id=client.bureau_id,
                     person=person,
                     status=UserStatus.ACTIVE,
                     reseller_role=role,
                     employee=employee,
                 )
             )
-            report.created.append(client)
-    session.flush()
-    return report
+            session.flush()
+    except IntegrityError as exc:
+        if _has_bureau_user(session, employee, client):
+            report.already.append(client)
+            return
+        message = integrity_message(exc)
+        if message is None:
+            raise
+        report.refused.append((client, message))
+        return
+    report.created.append(client)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from stdnum.no import orgnr
 
@@ -112,25 +113,35 @@ def create_client(session: Session, bureau_id: int, data: NewClient, *, ask_cons
         template = session.get(CustomerTemplate, data.template_id)
         if template is None or template.bureau_id != bureau_id:
             raise DomainError(_("Choose one of the bureau's customer templates."))
-    client = Client(
-        bureau_id=bureau_id,
-        name=data.name.strip(),
-        org_number=org_number,
-        organisation_form=data.organisation_form or None,
-        is_demo=bool(data.is_demo),
-        template=template,
-        email=data.email or None,
-        phone=data.phone or None,
-        **{name: getattr(data, name) or None for name in ADDRESS_FIELDS},
-    )
-    if template is not None:
-        client.country_code, client.language, client.currency = (
-            template.country_code,
-            template.language,
-            template.currency,
-        )
-    session.add(client)
-    session.flush()
+    try:
+        # A savepoint, begun before the client joins its template's collection: a lost race leaves nothing behind.
+        with session.begin_nested():
+            client = Client(
+                bureau_id=bureau_id,
+                name=data.name.strip(),
+                org_number=org_number,
+                organisation_form=data.organisation_form or None,
+                is_demo=bool(data.is_demo),
+                template=template,
+                email=data.email or None,
+                phone=data.phone or None,
+                **{name: getattr(data, name) or None for name in ADDRESS_FIELDS},
+            )
+            if template is not None:
+                client.country_code, client.language, client.currency = (
+                    template.country_code,
+                    template.language,
+                    template.currency,
+                )
+            session.add(client)
+            session.flush()
+    except IntegrityError:
+        # Another request gave a client this org number after the check above (PostgreSQL waited for it to
+        # commit): the same refusal as the check's.
+        existing = find_duplicate_org_number(session, bureau_id, org_number) if org_number else None
+        if existing is None:
+            raise
+        raise DuplicateOrgNumber(existing) from None
     if data.contact_email or data.contact_first_name:
         contact = Person(
             bureau_id=bureau_id,

@@ -26,6 +26,7 @@ from models import (
 from services.access import NOT_AN_EMPLOYEE, check_employee, is_employee
 from services.errors import DomainError
 from services.packages import held_on
+from services.races import refused_as_domain_error
 
 LOGIN_KINDS_NEEDING_EMAIL = {
     PersonKind.USER,
@@ -202,34 +203,38 @@ def add_person(session: Session, client: Client, data: NewPerson, *, today: date
         raise DomainError(_("Give the person's first and last name."))
     main, addons, permissions = check_access(session, client.bureau_id, data)
 
-    person = Person(
-        bureau_id=client.bureau_id,
-        client=client,
-        kind=data.kind,
-        first_name=data.first_name.strip(),
-        last_name=data.last_name.strip(),
-        email=(data.email or "").strip() or None,
-        phone=(data.phone or "").strip() or None,
-    )
-    check_person(session, person)
-    session.add(person)
-    if data.kind in KINDS_WITH_LOGIN:
-        user = User(
+    # In a savepoint (begun before the person joins the client's collection): a refusal leaves nothing of the person
+    # behind, and a unique violation (another request added the same e-mail after the check) becomes the check's
+    # own message.
+    with refused_as_domain_error(), session.begin_nested():
+        person = Person(
             bureau_id=client.bureau_id,
-            person=person,
-            status=UserStatus.ACTIVE if data.kind is PersonKind.RESELLER_USER else UserStatus.INVITED,
-            end_date=data.end_date,
-            reseller_role=data.reseller_role,
-            employee=employee,
-            bank_access=data.bank_access,
-            user_admin=data.user_admin,
-            permissions=permissions,
+            client=client,
+            kind=data.kind,
+            first_name=data.first_name.strip(),
+            last_name=data.last_name.strip(),
+            email=(data.email or "").strip() or None,
+            phone=(data.phone or "").strip() or None,
         )
-        session.add(user)
-        check_user(session, user, today=today)
-        for package in [main, *addons] if main else addons:
-            session.add(PackageAssignment(bureau_id=client.bureau_id, user=user, package=package, valid_from=today))
-    session.flush()
+        check_person(session, person)
+        session.add(person)
+        if data.kind in KINDS_WITH_LOGIN:
+            user = User(
+                bureau_id=client.bureau_id,
+                person=person,
+                status=UserStatus.ACTIVE if data.kind is PersonKind.RESELLER_USER else UserStatus.INVITED,
+                end_date=data.end_date,
+                reseller_role=data.reseller_role,
+                employee=employee,
+                bank_access=data.bank_access,
+                user_admin=data.user_admin,
+                permissions=permissions,
+            )
+            session.add(user)
+            check_user(session, user, today=today)
+            for package in [main, *addons] if main else addons:
+                session.add(PackageAssignment(bureau_id=client.bureau_id, user=user, package=package, valid_from=today))
+        session.flush()
     return person
 
 

@@ -121,6 +121,7 @@ def app(database_url: str, _schema, registry_emulator) -> Iterator[Any]:
             "BRREG_BASE_URL": registry_emulator.base_url,
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
+            "SUBMISSION_TOKEN_REQUIRED": False,  # like CSRF; tests/faults/test_concurrent_creates.py requires it
             "SECRET_KEY": TEST_SECRET_KEY,
             "PUBLIC_BASE_URL": "http://testserver",
             "MAIL_SERVER": None,
