@@ -302,9 +302,7 @@ class BrregRegistry(CompanyRegistry):
         finally:
             _DEADLINE.reset(token)
 
-    def _get_page(
-        self, path: str, params: Mapping[str, Any], *, accept: str, max_age: float | None = None
-    ) -> _Answer:
+    def _get_page(self, path: str, params: Mapping[str, Any], *, accept: str, max_age: float | None = None) -> _Answer:
         answer = self._get(path, params, accept=accept, max_age=max_age)
         if answer.status != 200:
             raise BadRegistryAnswer(f"the register answered {answer.status} to a list request")
