@@ -47,6 +47,8 @@ class Config:
         self.BRREG_CONTACT = os.environ.get("BRREG_CONTACT")
         # Seconds a page waits for the company register before saying it is slow (no retries on a page).
         self.REGISTRY_REQUEST_BUDGET = float(os.environ.get("REGISTRY_REQUEST_BUDGET", "3"))
+        # Register calls a server process lets wait at once; one more is told the register is slow without waiting.
+        self.REGISTRY_REQUEST_CONCURRENCY = int(os.environ.get("REGISTRY_REQUEST_CONCURRENCY", "2"))
         self.CONSENT_LINK_DAYS = int(os.environ.get("CONSENT_LINK_DAYS", "30"))
         self.INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "14"))
         # The outbox worker closes the previous billing month from this day of the month on (1-28).

@@ -3,7 +3,8 @@
 Deleted and removed companies are records (status ``deleted`` / ``removed``), not errors: see ``CompanyRecord``.
 
 - ``request_registry(app)``: for pages a person waits on. Every call answers within ``REGISTRY_REQUEST_BUDGET``
-  seconds (default 3) or raises ``RegistryTooSlow``; no retries.
+  seconds (default 3) or raises ``RegistryTooSlow``; no retries; at most ``REGISTRY_REQUEST_CONCURRENCY`` calls
+  (default 2) wait on the register at once per process, a further one is told at once that the register is slow.
 - ``background_registry(app)``: for the CLI and the worker. Retries 429/5xx with backoff, honouring ``Retry-After``.
 - ``get_registry(app)``: the first inside a request, the second outside one, so a service called from both places
   gets the right one without being told.
@@ -34,7 +35,13 @@ from services.registry.base import (
     RoleHolder,
     SearchPage,
 )
-from services.registry.norway import DEFAULT_BASE_URL, DEFAULT_USER_AGENT, BrregRegistry, TTLCache
+from services.registry.norway import (
+    DEFAULT_BASE_URL,
+    DEFAULT_USER_AGENT,
+    REQUEST_CONCURRENCY,
+    BrregRegistry,
+    TTLCache,
+)
 
 __all__ = [
     "Address",
@@ -91,7 +98,12 @@ def build_registry(
     base_url = config.get("BRREG_BASE_URL") or DEFAULT_BASE_URL
     if for_request:
         return BrregRegistry(
-            base_url, user_agent=_user_agent(config), budget=request_budget(config), retries=0, cache=cache
+            base_url,
+            user_agent=_user_agent(config),
+            budget=request_budget(config),
+            retries=0,
+            concurrency=int(config.get("REGISTRY_REQUEST_CONCURRENCY") or REQUEST_CONCURRENCY),
+            cache=cache,
         )
     return BrregRegistry(
         base_url,

@@ -8,6 +8,8 @@ changes at most daily. The same class serves two kinds of caller (see ``services
 - a person waiting on a page: a ``budget`` in seconds for the whole call, no retries. The HTTP exchange runs on a
   small thread pool and the caller waits at most the budget, so nothing the register does (hang, trickle, a slow
   connect, a slow name lookup) holds the page longer; a call that runs out of time raises ``RegistryTooSlow``.
+  At most ``concurrency`` calls wait on the register at once per process; one more is answered ``RegistryTooSlow``
+  at once, so a hanging register can hold only that many of a server's threads, and the others serve other pages.
 
 An answer of the wrong shape raises ``NonsenseAnswer``, never an empty result.
 """
@@ -69,8 +71,8 @@ BATCH_SIZE = 100
 NOT_FOUND_TTL = 60.0
 # The longest Retry-After a retrying (background) registry sleeps for; a longer one is cut to this.
 RETRY_AFTER_MAX = 10
-# Register calls in flight at once per budgeted registry; more wait in line (and run out of budget, not of workers).
-BUDGET_WORKERS = 8
+# Budgeted register calls in flight at once per registry (so per server process); one more is refused at once.
+REQUEST_CONCURRENCY = 2
 # No register answer is this large (100 entities are ~300 kB): a longer body is not the register's.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024
@@ -177,16 +179,22 @@ class BrregRegistry(CompanyRegistry):
         backoff_factor: float = 0.3,
         retry_after_max: int = RETRY_AFTER_MAX,
         budget: float | None = None,
+        concurrency: int = REQUEST_CONCURRENCY,
         cache: TTLCache | None = None,
     ) -> None:
         if budget is not None and budget <= 0:
             raise ValueError("budget must be a positive number of seconds")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.cache_ttl = cache_ttl
         self.user_agent = user_agent
         self.budget = budget
         self.retries = retries
+        self.concurrency = concurrency
+        # A slot is held from submit until the exchange really ends, also after its caller gave up on it.
+        self._slots = threading.BoundedSemaphore(concurrency)
         self.cache = cache if cache is not None else TTLCache()
         # A session handed in is used as it is (its own adapters and retries), and its owner closes it.
         self._owns_session = session is None
@@ -195,7 +203,7 @@ class BrregRegistry(CompanyRegistry):
             adapter = HTTPAdapter(
                 max_retries=make_retry(retries, backoff_factor, retry_after_max),
                 # Room for the budget's workers, so none of them waits for a pooled connection.
-                pool_maxsize=max(10, BUDGET_WORKERS),
+                pool_maxsize=max(10, concurrency),
             )
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -374,20 +382,37 @@ class BrregRegistry(CompanyRegistry):
         return status, content
 
     def _within(self, deadline: float, work: Callable[[], _T]) -> _T:
-        """Run ``work`` on the budget's workers and wait for it until ``deadline`` at the latest."""
-        future = self._workers().submit(work)
+        """Run ``work`` on the budget's workers and wait for it until ``deadline`` at the latest.
+
+        When ``concurrency`` calls are already waiting on the register, it is slow for this one too: refused at once.
+        """
+        if not self._slots.acquire(blocking=False):
+            raise RegistryTooSlow(self.budget or 0)
+
+        def run() -> _T:
+            try:
+                return work()
+            finally:
+                self._slots.release()
+
+        try:
+            future = self._workers().submit(run)
+        except RuntimeError:  # closed
+            self._slots.release()
+            raise RegistryUnavailable("the registry is closed") from None
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             # The worker stops on its own at its socket timeout (set to the same deadline) or on its next chunk.
-            future.cancel()
+            if future.cancel():
+                self._slots.release()  # it never started, so it never will release its slot
             raise RegistryTooSlow(self.budget or 0) from None
 
     def _workers(self) -> ThreadPoolExecutor:
         if self._pool is None:
             with self._pool_lock:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(BUDGET_WORKERS, thread_name_prefix="registry-call")
+                    self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="registry-call")
         return self._pool
 
     def _embedded(self, body: Mapping[str, Any], key: str, *, branch: bool = False) -> list[CompanyRecord]:
@@ -420,7 +445,9 @@ def _read_body(response: requests.Response, deadline: float | None, budget: floa
     """The whole body, refused when it is larger than any register answer or arrives after the deadline."""
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(CHUNK_BYTES):
+    # read1: at most one socket read per chunk, so a body trickling in byte by byte is checked against the deadline
+    # after every byte, not after a full chunk.
+    while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise NonsenseAnswer(f"the register's answer is larger than {MAX_BODY_BYTES} bytes")
