@@ -225,7 +225,7 @@ class BrregRegistry(CompanyRegistry):
         number = compact_org_number(org_number)
         with self._budgeted():
             for kind, accept in (("enheter", ENTITY_ACCEPT), ("underenheter", SUBUNIT_ACCEPT)):
-                answer = self._get(f"/{kind}/{number}", accept=accept, max_age=max_age)
+                answer = self._get(f"/{kind}/{number}", accept=accept, max_age=max_age, check=check_entity_shape)
                 if answer.status == 404:
                     continue
                 if answer.status == 410:
@@ -285,7 +285,7 @@ class BrregRegistry(CompanyRegistry):
         """Current role holders in the register's order; resigned or deregistered holders are left out."""
         number = compact_org_number(org_number)
         with self._budgeted():
-            answer = self._get(f"/enheter/{number}/roller", accept=ROLE_ACCEPT)
+            answer = self._get(f"/enheter/{number}/roller", accept=ROLE_ACCEPT, check=holders_from_roles)
         if answer.status in (404, 410):
             return []
         return holders_from_roles(answer.body)
@@ -311,16 +311,24 @@ class BrregRegistry(CompanyRegistry):
             _DEADLINE.reset(token)
 
     def _get_page(self, path: str, params: Mapping[str, Any], *, accept: str, max_age: float | None = None) -> _Answer:
-        answer = self._get(path, params, accept=accept, max_age=max_age)
+        answer = self._get(path, params, accept=accept, max_age=max_age, check=check_list_shape)
         if answer.status != 200:
             raise BadRegistryAnswer(f"the register answered {answer.status} to a list request")
-        check_list_shape(answer.body)
         return answer
 
     def _get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, accept: str, max_age: float | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        accept: str,
+        max_age: float | None = None,
+        check: Callable[[dict[str, Any]], object] | None = None,
     ) -> _Answer:
-        """A JSON answer (200, 404 or 410), from the cache when fresh; anything else raises a RegistryError."""
+        """A JSON answer (200, 404 or 410), from the cache when fresh; anything else raises a RegistryError.
+
+        ``check`` vets a 200 body before it is kept, so nonsense is never served again from the cache.
+        """
         url = self._url(path, params)
         cached = self.cache.get(url)
         if cached is not None and (max_age is None or time.monotonic() - cached.fetched <= max_age):
@@ -345,6 +353,8 @@ class BrregRegistry(CompanyRegistry):
         body = _parse_json(content)
         if not isinstance(body, dict):
             raise NonsenseAnswer("the register answered JSON that is not an object")
+        if check is not None and status == 200:
+            check(body)
         answer = _Answer(status, body)
         self.cache.set(url, answer, self.cache_ttl)
         return answer
@@ -475,6 +485,15 @@ def check_list_shape(body: Mapping[str, Any]) -> None:
     on_this_page = counts["totalElements"] - counts["size"] * counts["number"]
     if on_this_page > 0 and "_embedded" not in body:
         raise NonsenseAnswer("the register counts hits on this page but lists none")
+    embedded = body.get("_embedded", {})
+    lists = list(embedded.values()) if isinstance(embedded, dict) else None
+    if not lists or not all(isinstance(items, list) for items in lists):
+        if "_embedded" in body:
+            raise NonsenseAnswer("the register's '_embedded' is not an object of lists")
+        return
+    for items in lists:
+        for item in items:
+            check_entity_shape(item)
 
 
 def validation_message(content: bytes) -> str:
