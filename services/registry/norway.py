@@ -345,7 +345,9 @@ class BrregRegistry(CompanyRegistry):
             self.cache.set(url, answer, min(NOT_FOUND_TTL, self.cache_ttl))
             return answer
         if status in RETRY_STATUSES or status >= 500:
-            raise RegistryUnavailable(f"the register answered HTTP {status} (after retries)")
+            raise RegistryUnavailable(
+                f"the register answered HTTP {status}" + (" (after retries)" if self.retries else "")
+            )
         if status == 400:
             raise BadRegistryAnswer(f"the register refused the request: {validation_message(content)}")
         if status not in (200, 410):
