@@ -16,7 +16,14 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from services.registry import CompanyNotFound, CompanyRegistry, InvalidOrgNumber, RegistryError, get_registry
+from services.registry import (
+    CompanyNotFound,
+    CompanyRegistry,
+    InvalidOrgNumber,
+    NonsenseAnswer,
+    RegistryError,
+    get_registry,
+)
 
 EXIT_NOT_FOUND = 2
 EXIT_INVALID = 3
@@ -33,7 +40,7 @@ def _registry() -> CompanyRegistry:
     return get_registry(current_app._get_current_object())
 
 
-def _fail(exc: Exception, code: int) -> NoReturn:
+def _fail(exc: Exception | str, code: int) -> NoReturn:
     click.echo(f"Error: {exc}", err=True)
     raise click.exceptions.Exit(code)
 
@@ -47,6 +54,8 @@ def registry_exit_codes() -> Iterator[None]:
         _fail(exc, EXIT_INVALID)
     except CompanyNotFound as exc:
         _fail(exc, EXIT_NOT_FOUND)
+    except NonsenseAnswer as exc:
+        _fail(f"the register answered nonsense: {exc}", EXIT_UNAVAILABLE)
     except RegistryError as exc:
         _fail(exc, EXIT_UNAVAILABLE)
 

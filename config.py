@@ -45,6 +45,10 @@ class Config:
         self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         self.BRREG_BASE_URL = os.environ.get("BRREG_BASE_URL", "https://data.brreg.no/enhetsregisteret/api")
         self.BRREG_CONTACT = os.environ.get("BRREG_CONTACT")
+        # Seconds a page waits for the company register before saying it is slow (no retries on a page).
+        self.REGISTRY_REQUEST_BUDGET = float(os.environ.get("REGISTRY_REQUEST_BUDGET", "3"))
+        # Register calls a server process lets wait at once; one more is told the register is slow without waiting.
+        self.REGISTRY_REQUEST_CONCURRENCY = int(os.environ.get("REGISTRY_REQUEST_CONCURRENCY", "2"))
         self.CONSENT_LINK_DAYS = int(os.environ.get("CONSENT_LINK_DAYS", "30"))
         self.INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "14"))
         # The outbox worker closes the previous billing month from this day of the month on (1-28).

@@ -18,8 +18,15 @@ from services import client_refresh
 from services.clients import DuplicateOrgNumber, NewClient, create_client
 from services.consent import request_consent
 from services.errors import DomainError, StaleEditError
-from services.registry import CompanyNotFound, InvalidOrgNumber, RegistryError, get_registry
-from services.registry.messages import user_message
+from services.registry import (
+    CompanyNotFound,
+    InvalidOrgNumber,
+    NonsenseAnswer,
+    RegistryError,
+    RegistryUnavailable,
+    request_registry,
+)
+from services.registry.messages import MANUAL_ENTRY_HINT, NOTHING_CHANGED, error_kind, user_message
 from services.submissions import AlreadySubmitted
 
 SWITCHES = {
@@ -27,6 +34,17 @@ SWITCHES = {
     "custom_invoice_email_enabled": "Custom invoice e-mail",
 }
 TABS = ("overview", "people", "packages")
+# A name in the register is at most a few hundred characters; a longer query is cut, not sent whole.
+MAX_REGISTRY_QUERY = 200
+# "Apply these changes" applies what the preview showed, if the preview was this recent (seconds); else it asks again.
+REFRESH_CONFIRM_WINDOW = 600
+
+
+def registry_failure(exc: RegistryError, advice: str) -> str:
+    """The reason the register gave no answer, with ``advice`` when the register (not the input) failed."""
+    if isinstance(exc, RegistryUnavailable | NonsenseAnswer):
+        return f"{user_message(exc)} {advice}"
+    return user_message(exc)
 
 
 def stale_message() -> str:
@@ -97,34 +115,35 @@ class ClientPageMixin:
 
     @expose("/registry/search/")
     def registry_search(self):
-        """JSON for the typeahead: the register's matches for a name or an org number."""
-        text = (request.args.get("q") or "").strip()
+        """JSON for the typeahead: the register's matches for a name or an org number, within the request budget.
+
+        A slow or absent register answers 503, nonsense 502, each with a message in ``error`` and its ``kind``;
+        the form keeps working by hand.
+        """
+        text = " ".join((request.args.get("q") or "").split())[:MAX_REGISTRY_QUERY]
         if len(text) < 2:
             return jsonify(results=[])
         try:
-            page = get_registry(current_app).search(text)
+            page = request_registry(current_app).search(text)
         except CompanyNotFound:
             return jsonify(results=[])
         except InvalidOrgNumber as exc:
-            return jsonify(results=[], error=str(exc), kind="invalid"), 200
-        except RegistryError:
+            return jsonify(results=[], error=user_message(exc), kind="invalid"), 200
+        except RegistryError as exc:
+            status = 502 if isinstance(exc, NonsenseAnswer) else 503
             return jsonify(
-                results=[],
-                error=_(
-                    "The company register is not answering right now. Fill in the company by hand; you can add the organisation number later."
-                ),
-                kind="unavailable",
-            ), 503
+                results=[], error=registry_failure(exc, str(MANUAL_ENTRY_HINT)), kind=error_kind(exc)
+            ), status
         return jsonify(results=[record.to_json() for record in page.records], total=page.total)
 
     @expose("/registry/roles/")
     def registry_roles(self):
         """JSON: the company's daglig leder and styreleder, to suggest as contact person."""
-        org_number = (request.args.get("org") or "").strip()
+        org_number = (request.args.get("org") or "").strip()[:MAX_REGISTRY_QUERY]
         try:
-            holders = get_registry(current_app).roles(org_number)
+            holders = request_registry(current_app).roles(org_number)
         except RegistryError as exc:
-            return jsonify(holders=[], error=user_message(exc)), 200
+            return jsonify(holders=[], error=registry_failure(exc, str(MANUAL_ENTRY_HINT)), kind=error_kind(exc)), 200
         wanted = [h for h in holders if (h.is_general_manager or h.is_chair) and h.kind == "person"]
         return jsonify(
             holders=[
@@ -241,15 +260,20 @@ class ClientPageMixin:
 
     @expose("/refresh/", methods=("GET", "POST"))
     def refresh_view(self):
-        """Show field by field what the register would change; apply on confirmation."""
+        """Show field by field what the register would change; apply on confirmation.
+
+        The preview always asks the register (within the request budget); the confirmation applies what the
+        preview showed when it is recent, and stamps the time the register gave it, not the time of the click.
+        """
         client = self.get_one(request.args.get("id"))
         if not client.org_number:
             flash(_("The client has no organisation number to look up."), "error")
             return self._back(client)
+        max_age = REFRESH_CONFIRM_WINDOW if request.method == "POST" else 0
         try:
-            record = get_registry(current_app).lookup(client.org_number)
+            record = request_registry(current_app).lookup(client.org_number, max_age=max_age)
         except RegistryError as exc:
-            flash(user_message(exc), "error")
+            flash(registry_failure(exc, str(NOTHING_CHANGED)), "error")
             return self._back(client)
         if request.method == "POST":
             try:
@@ -290,7 +314,7 @@ class ClientPageMixin:
             try:
                 once.claim()
                 rows = read_table(upload.read(), upload.filename, HEADER)
-                results = import_clients(db.session, current_user.bureau_id, rows, get_registry(current_app))
+                results = import_clients(db.session, current_user.bureau_id, rows, request_registry(current_app))
                 once.done(self.get_url(".index_view"))
                 db.session.commit()
             except AlreadySubmitted as exc:

@@ -1,16 +1,22 @@
-"""Keeping a client's company data in step with the company register ("Oppdater fra Brønnøysund")."""
+"""Keeping a client's company data in step with the company register ("Oppdater fra Brønnøysund").
+
+``registry_checked_at`` is when the register itself last gave the data: the time in the record's ``fetched_at``,
+never "now" for a kept (cached) answer, and untouched when the register is down or answers nonsense.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from flask_babel import lazy_gettext as _
 from sqlalchemy.orm import Session
+from stdnum.no import orgnr
 
-from models import Client, utcnow
+from models import Client
 from services.registry import Address, CompanyRecord, CompanyRegistry, CompanyStatus, RegistryError
-from services.registry.messages import user_message
+from services.registry.messages import error_kind, user_message
 
 BATCH_SIZE = 100
 
@@ -83,13 +89,27 @@ def warnings(record: CompanyRecord) -> list[str]:
     return found + [str(remark) for remark in record.remarks]
 
 
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives back naive datetimes; everything stored is UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def record_check(client: Client, record: CompanyRecord) -> None:
+    """Stamp ``registry_checked_at`` with when the register gave ``record``; never later, never backwards."""
+    if record.fetched_at is None:
+        return  # nobody knows when (or whether) the register said this: it is no check
+    checked = client.registry_checked_at
+    if checked is None or _aware(record.fetched_at) > _aware(checked):
+        client.registry_checked_at = record.fetched_at
+
+
 def apply(client: Client, record: CompanyRecord) -> list[FieldChange]:
     """Copy the register's data onto the client; returns what changed."""
     changes = diff(client, record)
     for change in changes:
         setattr(client, change.field, change.new)
     client.registry_status = str(record.status)
-    client.registry_checked_at = utcnow()
+    record_check(client, record)
     return changes
 
 
@@ -100,19 +120,33 @@ class RefreshSummary:
     warned: list[tuple[Client, list[str]]] = field(default_factory=list)
     not_found: list[Client] = field(default_factory=list)
     without_number: list[Client] = field(default_factory=list)
+    invalid_number: list[Client] = field(default_factory=list)
+    # Not checked because the register failed first (slow, down or answering nonsense): left exactly as they were.
+    not_checked: list[Client] = field(default_factory=list)
     failed: str | None = None
+    # The failure's kind (see ``services.registry.messages.error_kind``): "slow", "unavailable", "nonsense", …
+    failed_kind: str | None = None
 
 
 def refresh_many(session: Session, registry: CompanyRegistry, clients: Sequence[Client]) -> RefreshSummary:
-    """Refresh several clients with one register call per 100 numbers; applies what changed."""
+    """Refresh several clients with one register call per 100 numbers, always asking the register afresh.
+
+    A batch the register fails (slow, down, nonsense) changes nothing, and neither do the batches after it: they are
+    reported in ``not_checked`` with the reason in ``failed``, never as "not found".
+    """
     summary = RefreshSummary()
-    numbered = [c for c in clients if c.org_number]
+    numbered = [c for c in clients if c.org_number and orgnr.is_valid(c.org_number)]
     summary.without_number = [c for c in clients if not c.org_number]
-    for batch in _batches(numbered, BATCH_SIZE):
+    summary.invalid_number = [c for c in clients if c.org_number and not orgnr.is_valid(c.org_number)]
+    for start in range(0, len(numbered), BATCH_SIZE):
+        batch = numbered[start : start + BATCH_SIZE]
         try:
-            records = registry.lookup_many([c.org_number for c in batch])
+            # max_age=0: a kept answer is never passed off as this check.
+            records = registry.lookup_many([c.org_number for c in batch], max_age=0)
         except RegistryError as exc:
             summary.failed = user_message(exc)
+            summary.failed_kind = error_kind(exc)
+            summary.not_checked = list(numbered[start:])
             break
         for client in batch:
             record = records.get(client.org_number)
@@ -125,8 +159,3 @@ def refresh_many(session: Session, registry: CompanyRegistry, clients: Sequence[
                 summary.warned.append((client, found))
     session.flush()
     return summary
-
-
-def _batches(items: Sequence[Client], size: int) -> Iterable[Sequence[Client]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -22,6 +22,7 @@ from services.registry import (
     CompanyStatus,
     HolderKind,
     InvalidOrgNumber,
+    NonsenseAnswer,
     RegistryError,
     RegistryUnavailable,
     get_registry,
@@ -253,7 +254,6 @@ def test_normalisation_of_quirks_not_in_the_fixtures():
     odd = record_from_entity(
         {
             **base,
-            "antallAnsatte": True,
             "telefon": "",
             "mobil": "99 99 99 99",
             "stiftelsesdato": "not a date",
@@ -263,8 +263,20 @@ def test_normalisation_of_quirks_not_in_the_fixtures():
     assert (odd.employees, odd.phone, odd.founded) == (None, "99 99 99 99", None)
     assert odd.remarks == ["Adresse feil.", "Fritekst"]
     for body in (None, [], {"navn": "no number"}, {"organisasjonsnummer": 914375916}):
-        with pytest.raises(BadRegistryAnswer):
+        with pytest.raises(NonsenseAnswer):
             record_from_entity(body)
+    # A field of the wrong type is the register answering nonsense, not a company without that field.
+    for wrong in (
+        {"antallAnsatte": True},
+        {"antallAnsatte": "12"},
+        {"navn": ["X AS"]},
+        {"konkurs": "false"},
+        {"forretningsadresse": "Storgata 1"},
+        {"postadresse": {"adresse": "Postboks 1"}},
+        {"organisasjonsnummer": "91437591"},
+    ):
+        with pytest.raises(NonsenseAnswer):
+            record_from_entity({**base, **wrong})
 
 
 # --- roles --------------------------------------------------------------------------------------
@@ -338,7 +350,11 @@ def test_role_holders_quirks():
     assert [(h.name, h.kind, h.org_number, h.group) for h in holders] == [
         ("LANGT NAVN DEL TO AS", HolderKind.ENTITY, "987009713", "STYR")
     ]
-    assert holders_from_roles({}) == []
+    assert holders_from_roles({"rollegrupper": []}) == []
+    # No roles is a 404; a 200 without role groups is nonsense, never "no roles".
+    for body in ({}, {"rollegrupper": {}}, {"rollegrupper": ["STYR"]}, {"rollegrupper": [{"roller": {}}]}):
+        with pytest.raises(NonsenseAnswer):
+            holders_from_roles(body)
 
 
 def test_headers_differ_for_entities_and_roles(registry, emulator):

@@ -10,7 +10,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from services.errors import DomainError
@@ -79,6 +79,8 @@ class CompanyRecord:
     status: CompanyStatus
     deleted_on: date | None
     remarks: list[str] = field(default_factory=list)
+    # When the register itself gave this answer (UTC); a kept (cached) answer keeps its original time.
+    fetched_at: datetime | None = field(default=None, compare=False)
 
     @property
     def is_active(self) -> bool:
@@ -174,20 +176,40 @@ class RegistryUnavailable(RegistryError):
     """The register could not be reached, timed out, or kept failing after retries."""
 
 
+class RegistryTooSlow(RegistryUnavailable):
+    """The register did not answer within the time budget of a call made while a person waits."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the register did not answer within {seconds:g} s")
+        self.seconds = seconds
+
+
 class BadRegistryAnswer(RegistryError):
     """The register answered something we cannot use: not JSON, the wrong shape, or a refused request."""
+
+
+class NonsenseAnswer(BadRegistryAnswer):
+    """The register answered 200 with something that is not what it documents: the register answered nonsense.
+
+    HTML, a truncated body, JSON of the wrong shape or with values of the wrong type. Never to be read as
+    "not found" or "no matches": the register did not say that.
+    """
 
 
 class CompanyRegistry(ABC):
     """A national company register; one implementation per country."""
 
     @abstractmethod
-    def lookup(self, org_number: str) -> CompanyRecord:
-        """The company with this number (raises ``InvalidOrgNumber`` or ``CompanyNotFound``)."""
+    def lookup(self, org_number: str, *, max_age: float | None = None) -> CompanyRecord:
+        """The company with this number (raises ``InvalidOrgNumber`` or ``CompanyNotFound``).
+
+        ``max_age`` (seconds) refuses a kept answer older than that (0: always ask the register); the record's
+        ``fetched_at`` says when the register really gave it.
+        """
 
     @abstractmethod
-    def lookup_many(self, numbers: Iterable[str]) -> dict[str, CompanyRecord]:
-        """The companies with these numbers, keyed by number; unknown numbers are left out."""
+    def lookup_many(self, numbers: Iterable[str], *, max_age: float | None = None) -> dict[str, CompanyRecord]:
+        """The companies with these numbers, keyed by number; unknown numbers are left out (``max_age`` as above)."""
 
     @abstractmethod
     def search(self, text: str, page: int = 0, size: int = 10) -> SearchPage:

@@ -1,22 +1,36 @@
 """Brønnøysundregistrene's Enhetsregisteret (the Norwegian company register) behind ``CompanyRegistry``.
 
 Open data, no key: https://data.brreg.no/enhetsregisteret/api (licence NLOD 2.0, "Kilde: Brønnøysundregistrene").
-One ``requests.Session`` is reused with retries for 429/5xx (honouring ``Retry-After``), and answers are kept in a
-small in-memory cache, because most register data changes at most daily.
+One ``requests.Session`` is reused, and answers are kept in a small in-memory cache, because most register data
+changes at most daily. The same class serves two kinds of caller (see ``services.registry.build_registry``):
+
+- background work (CLI, worker): retries for 429/5xx with backoff, honouring ``Retry-After``;
+- a person waiting on a page: a ``budget`` in seconds for the whole call, no retries. The HTTP exchange runs on a
+  small thread pool and the caller waits at most the budget, so nothing the register does (hang, trickle, a slow
+  connect, a slow name lookup) holds the page longer; a call that runs out of time raises ``RegistryTooSlow``.
+  At most ``concurrency`` calls wait on the register at once per process; one more is answered ``RegistryTooSlow``
+  at once, so a hanging register can hold only that many of a server's threads, and the others serve other pages.
+
+An answer of the wrong shape raises ``NonsenseAnswer``, never an empty result.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import inspect
 import json
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import requests
@@ -35,6 +49,8 @@ from services.registry.base import (
     CompanyStatus,
     HolderKind,
     InvalidOrgNumber,
+    NonsenseAnswer,
+    RegistryTooSlow,
     RegistryUnavailable,
     RoleHolder,
     SearchPage,
@@ -53,16 +69,27 @@ SEARCH_WINDOW = 10_000
 BATCH_SIZE = 100
 # A number unknown today may be registered tomorrow, but not within the minute someone is typing it.
 NOT_FOUND_TTL = 60.0
-# A Retry-After longer than this is not worth keeping a person waiting for.
+# The longest Retry-After a retrying (background) registry sleeps for; a longer one is cut to this.
 RETRY_AFTER_MAX = 10
+# Budgeted register calls in flight at once per registry (so per server process); one more is refused at once.
+REQUEST_CONCURRENCY = 2
+# No register answer is this large (100 entities are ~300 kB): a longer body is not the register's.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024
 
 _NINE_DIGITS = re.compile(r"\d{9}")
+# The deadline of the public call in progress (monotonic seconds), shared by the HTTP requests it makes.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("registry_deadline", default=None)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class _Answer:
     status: int
     body: Any
+    # When the register gave it: wall clock (UTC) for people, monotonic for ``max_age``.
+    fetched_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+    fetched: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class TTLCache:
@@ -113,8 +140,11 @@ def compact_org_number(org_number: str) -> str:
     return compact
 
 
-def make_retry(total: int = 3, backoff_factor: float = 0.3) -> Retry:
-    """The retry policy: GET only, 429/5xx and connection errors, honouring a short ``Retry-After``."""
+def make_retry(total: int = 3, backoff_factor: float = 0.3, retry_after_max: int = RETRY_AFTER_MAX) -> Retry:
+    """The retry policy: GET only, 429/5xx and connection errors, honouring a ``Retry-After`` up to a cap.
+
+    ``total=0`` makes no retry at all: the first 429/5xx answer or connection error is the result.
+    """
     options: dict[str, Any] = {
         "total": total,
         "backoff_factor": backoff_factor,
@@ -126,12 +156,16 @@ def make_retry(total: int = 3, backoff_factor: float = 0.3) -> Retry:
     }
     # Older urllib3 2.x has no cap and would sleep for as long as the server asks.
     if "retry_after_max" in inspect.signature(Retry).parameters:
-        options["retry_after_max"] = RETRY_AFTER_MAX
+        options["retry_after_max"] = retry_after_max
     return Retry(**options)
 
 
 class BrregRegistry(CompanyRegistry):
-    """Enhetsregisteret over HTTP; thread-safe, meant to live as long as the app (one per app)."""
+    """Enhetsregisteret over HTTP; thread-safe, meant to live as long as the app (one per app and kind of caller).
+
+    With ``budget`` (seconds) every public call answers within it, whatever the register does: give such a registry
+    ``retries=0``, since a retry inside a budget only shortens the time the first try had.
+    """
 
     def __init__(
         self,
@@ -143,61 +177,89 @@ class BrregRegistry(CompanyRegistry):
         user_agent: str = DEFAULT_USER_AGENT,
         retries: int = 3,
         backoff_factor: float = 0.3,
+        retry_after_max: int = RETRY_AFTER_MAX,
+        budget: float | None = None,
+        concurrency: int = REQUEST_CONCURRENCY,
+        cache: TTLCache | None = None,
     ) -> None:
+        if budget is not None and budget <= 0:
+            raise ValueError("budget must be a positive number of seconds")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.cache_ttl = cache_ttl
         self.user_agent = user_agent
-        self.cache = TTLCache()
+        self.budget = budget
+        self.retries = retries
+        self.concurrency = concurrency
+        # A slot is held from submit until the exchange really ends, also after its caller gave up on it.
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self.cache = cache if cache is not None else TTLCache()
         # A session handed in is used as it is (its own adapters and retries), and its owner closes it.
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(max_retries=make_retry(retries, backoff_factor))
+            adapter = HTTPAdapter(
+                max_retries=make_retry(retries, backoff_factor, retry_after_max),
+                # Room for the budget's workers, so none of them waits for a pooled connection.
+                pool_maxsize=max(10, concurrency),
+            )
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.session = session
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def close(self) -> None:
-        """Close the session's pooled connections if this registry created the session."""
+        """Close the session's pooled connections if this registry created the session; stop the budget's workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_session:
             self.session.close()
 
     # --- the interface ---------------------------------------------------------------------------
 
-    def lookup(self, org_number: str) -> CompanyRecord:
+    def lookup(self, org_number: str, *, max_age: float | None = None) -> CompanyRecord:
         """The entity with this number, else the sub-unit (branch) with it; 410 gives a ``removed`` record."""
         number = compact_org_number(org_number)
-        for kind, accept in (("enheter", ENTITY_ACCEPT), ("underenheter", SUBUNIT_ACCEPT)):
-            answer = self._get(f"/{kind}/{number}", accept=accept)
-            if answer.status == 404:
-                continue
-            if answer.status == 410:
-                return removed_record(answer.body, number)
-            record = record_from_entity(answer.body, branch=kind == "underenheter")
-            if record.org_number != number:
-                raise BadRegistryAnswer(f"asked for {number}, the register answered with {record.org_number}")
-            return record
+        with self._budgeted():
+            for kind, accept in (("enheter", ENTITY_ACCEPT), ("underenheter", SUBUNIT_ACCEPT)):
+                answer = self._get(f"/{kind}/{number}", accept=accept, max_age=max_age, check=check_entity_shape)
+                if answer.status == 404:
+                    continue
+                if answer.status == 410:
+                    return dataclasses.replace(removed_record(answer.body, number), fetched_at=answer.fetched_at)
+                record = record_from_entity(answer.body, branch=kind == "underenheter")
+                if record.org_number != number:
+                    raise NonsenseAnswer(f"asked for {number}, the register answered with {record.org_number}")
+                return dataclasses.replace(record, fetched_at=answer.fetched_at)
         raise CompanyNotFound(number)
 
-    def lookup_many(self, numbers: Iterable[str]) -> dict[str, CompanyRecord]:
+    def lookup_many(self, numbers: Iterable[str], *, max_age: float | None = None) -> dict[str, CompanyRecord]:
         """Bulk refresh: 100 numbers per call, sub-units for the rest; unknown and removed numbers are left out."""
         # Every number is checked before the first request; the result follows the order of ``numbers``.
         wanted = list(dict.fromkeys(compact_org_number(n) for n in numbers))
         found: dict[str, CompanyRecord] = {}
-        for kind, accept in (("enheter", ENTITY_ACCEPT), ("underenheter", SUBUNIT_ACCEPT)):
-            missing = [n for n in wanted if n not in found]
-            for start in range(0, len(missing), BATCH_SIZE):
-                batch = missing[start : start + BATCH_SIZE]
-                params = {"organisasjonsnummer": ",".join(batch), "size": len(batch)}
-                body = self._get_page(f"/{kind}", params, accept=accept)
-                for record in self._embedded(body, kind, branch=kind == "underenheter"):
-                    if record.org_number in batch:
-                        found[record.org_number] = record
+        with self._budgeted():
+            for kind, accept in (("enheter", ENTITY_ACCEPT), ("underenheter", SUBUNIT_ACCEPT)):
+                missing = [n for n in wanted if n not in found]
+                for start in range(0, len(missing), BATCH_SIZE):
+                    batch = missing[start : start + BATCH_SIZE]
+                    params = {"organisasjonsnummer": ",".join(batch), "size": len(batch)}
+                    answer = self._get_page(f"/{kind}", params, accept=accept, max_age=max_age)
+                    for record in self._embedded(answer.body, kind, branch=kind == "underenheter"):
+                        if record.org_number not in batch:
+                            raise NonsenseAnswer(f"the register answered with {record.org_number}, not asked for")
+                        found[record.org_number] = dataclasses.replace(record, fetched_at=answer.fetched_at)
         return {n: found[n] for n in wanted if n in found}
 
     def search(self, text: str, page: int = 0, size: int = 10) -> SearchPage:
         """Search as you type: names containing ``text``, or the company when ``text`` is nine digits."""
+        with self._budgeted():
+            return self._search(text, page, size)
+
+    def _search(self, text: str, page: int, size: int) -> SearchPage:
         # A page past the register's 10 000-hit window would be refused (400): it is the caller's mistake.
         if page < 0 or size < 1:
             raise ValueError("page must be >= 0 and size >= 1")
@@ -215,17 +277,15 @@ class BrregRegistry(CompanyRegistry):
                 return SearchPage(records=[], total=0, page=page, size=size)
             return SearchPage(records=[record] if page == 0 else [], total=1, page=page, size=size)
         params = {"navn": text, "navnMetodeForSoek": "FORTLOEPENDE", "size": size, "page": page}
-        body = self._get_page("/enheter", params, accept=ENTITY_ACCEPT)
-        records = self._embedded(body, "enheter")
-        page_info = body.get("page") if isinstance(body.get("page"), dict) else {}
-        total = page_info.get("totalElements")
-        total = total if isinstance(total, int) else len(records)
-        return SearchPage(records=records, total=total, page=page, size=size)
+        answer = self._get_page("/enheter", params, accept=ENTITY_ACCEPT)
+        records = [dataclasses.replace(r, fetched_at=answer.fetched_at) for r in self._embedded(answer.body, "enheter")]
+        return SearchPage(records=records, total=answer.body["page"]["totalElements"], page=page, size=size)
 
     def roles(self, org_number: str) -> list[RoleHolder]:
         """Current role holders in the register's order; resigned or deregistered holders are left out."""
         number = compact_org_number(org_number)
-        answer = self._get(f"/enheter/{number}/roller", accept=ROLE_ACCEPT)
+        with self._budgeted():
+            answer = self._get(f"/enheter/{number}/roller", accept=ROLE_ACCEPT, check=holders_from_roles)
         if answer.status in (404, 410):
             return []
         return holders_from_roles(answer.body)
@@ -238,53 +298,143 @@ class BrregRegistry(CompanyRegistry):
             url += "?" + urlencode(params, safe=",")
         return url
 
-    def _get_page(self, path: str, params: Mapping[str, Any], *, accept: str) -> dict[str, Any]:
-        answer = self._get(path, params, accept=accept)
+    @contextmanager
+    def _budgeted(self) -> Iterator[None]:
+        """Start the budget of one public call; a call made inside another (search → lookup) shares its budget."""
+        if self.budget is None or _DEADLINE.get() is not None:
+            yield
+            return
+        token = _DEADLINE.set(time.monotonic() + self.budget)
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
+
+    def _get_page(self, path: str, params: Mapping[str, Any], *, accept: str, max_age: float | None = None) -> _Answer:
+        answer = self._get(path, params, accept=accept, max_age=max_age, check=check_list_shape)
         if answer.status != 200:
             raise BadRegistryAnswer(f"the register answered {answer.status} to a list request")
-        return answer.body
+        return answer
 
-    def _get(self, path: str, params: Mapping[str, Any] | None = None, *, accept: str) -> _Answer:
-        """A JSON answer (200, 404 or 410), from the cache when fresh; anything else raises a RegistryError."""
+    def _get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        accept: str,
+        max_age: float | None = None,
+        check: Callable[[dict[str, Any]], object] | None = None,
+    ) -> _Answer:
+        """A JSON answer (200, 404 or 410), from the cache when fresh; anything else raises a RegistryError.
+
+        ``check`` vets a 200 body before it is kept, so nonsense is never served again from the cache.
+        """
         url = self._url(path, params)
         cached = self.cache.get(url)
-        if cached is not None:
+        if cached is not None and (max_age is None or time.monotonic() - cached.fetched <= max_age):
             return cached
         headers = {"Accept": accept, "User-Agent": self.user_agent}
-        try:
-            # Reading the body is inside the try: a connection can also break half-way through it.
-            with self.session.get(url, headers=headers, timeout=self.timeout) as response:
-                status = response.status_code
-                content = response.content if status != 404 else b""
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            # requests wraps nearly all of urllib3's errors, but re-raises a few of them as they are.
-            raise RegistryUnavailable(_unavailable_reason(exc)) from exc
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            status, content = self._exchange(url, headers, self.timeout, None)
+        else:
+            status, content = self._within(deadline, lambda: self._exchange(url, headers, None, deadline))
         if status == 404:
             # Not found is not an error of the register; the body is not documented, so it is not read.
             answer = _Answer(404, None)
             self.cache.set(url, answer, min(NOT_FOUND_TTL, self.cache_ttl))
             return answer
         if status in RETRY_STATUSES or status >= 500:
-            raise RegistryUnavailable(f"the register answered HTTP {status} (after retries)")
+            raise RegistryUnavailable(
+                f"the register answered HTTP {status}" + (" (after retries)" if self.retries else "")
+            )
         if status == 400:
             raise BadRegistryAnswer(f"the register refused the request: {validation_message(content)}")
         if status not in (200, 410):
             raise BadRegistryAnswer(f"the register answered HTTP {status}")
         body = _parse_json(content)
         if not isinstance(body, dict):
-            raise BadRegistryAnswer("the register answered JSON that is not an object")
+            raise NonsenseAnswer("the register answered JSON that is not an object")
+        if check is not None and status == 200:
+            check(body)
         answer = _Answer(status, body)
         self.cache.set(url, answer, self.cache_ttl)
         return answer
 
+    def _exchange(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        timeout: float | tuple[float, float] | None,
+        deadline: float | None,
+    ) -> tuple[int, bytes]:
+        """One GET: the status and the body (empty for 404); a network failure raises ``RegistryUnavailable``."""
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                # Queued behind other calls until the caller gave up: do not start it at all.
+                raise RegistryTooSlow(self.budget or 0)
+            connect = self.timeout[0] if isinstance(self.timeout, tuple) else self.timeout
+            timeout = (min(connect, remaining), remaining)
+        status = 0
+        try:
+            # Reading the body is inside the try: a connection can also break half-way through it.
+            with self.session.get(
+                url, headers=headers, timeout=timeout, stream=True, allow_redirects=deadline is None
+            ) as response:
+                status = response.status_code
+                content = _read_body(response, deadline, self.budget) if status != 404 else b""
+        except (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as exc:
+            if status == 200:
+                raise NonsenseAnswer("the register's answer was cut off before its end") from exc
+            raise RegistryUnavailable(_unavailable_reason(exc)) from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            # requests wraps nearly all of urllib3's errors, but re-raises a few of them as they are.
+            raise RegistryUnavailable(_unavailable_reason(exc)) from exc
+        return status, content
+
+    def _within(self, deadline: float, work: Callable[[], _T]) -> _T:
+        """Run ``work`` on the budget's workers and wait for it until ``deadline`` at the latest.
+
+        When ``concurrency`` calls are already waiting on the register, it is slow for this one too: refused at once.
+        """
+        if not self._slots.acquire(blocking=False):
+            raise RegistryTooSlow(self.budget or 0)
+
+        def run() -> _T:
+            try:
+                return work()
+            finally:
+                self._slots.release()
+
+        try:
+            future = self._workers().submit(run)
+        except RuntimeError:  # closed
+            self._slots.release()
+            raise RegistryUnavailable("the registry is closed") from None
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            # The worker stops on its own at its socket timeout (set to the same deadline) or on its next chunk.
+            if future.cancel():
+                self._slots.release()  # it never started, so it never will release its slot
+            raise RegistryTooSlow(self.budget or 0) from None
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="registry-call")
+        return self._pool
+
     def _embedded(self, body: Mapping[str, Any], key: str, *, branch: bool = False) -> list[CompanyRecord]:
-        # An empty result has no "_embedded" at all.
-        embedded = body.get("_embedded") or {}
-        items = embedded.get(key) if isinstance(embedded, dict) else None
-        if items is None:
+        # An empty page has no "_embedded" at all; ``check_list_shape`` made sure that is what it is.
+        if "_embedded" not in body:
             return []
+        embedded = body["_embedded"]
+        items = embedded.get(key) if isinstance(embedded, dict) else None
         if not isinstance(items, list):
-            raise BadRegistryAnswer(f"the register's {key!r} list is not a list")
+            raise NonsenseAnswer(f"the register's list has no {key!r} list")
         return [record_from_entity(item, branch=branch) for item in items]
 
 
@@ -303,11 +453,49 @@ def _unavailable_reason(exc: Exception) -> str:
     return f"the register could not be reached ({type(exc).__name__})"
 
 
+def _read_body(response: requests.Response, deadline: float | None, budget: float | None) -> bytes:
+    """The whole body, refused when it is larger than any register answer or arrives after the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    # read1: at most one socket read per chunk, so a body trickling in byte by byte is checked against the deadline
+    # after every byte, not after a full chunk.
+    while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise NonsenseAnswer(f"the register's answer is larger than {MAX_BODY_BYTES} bytes")
+        if deadline is not None and time.monotonic() > deadline:
+            raise RegistryTooSlow(budget or 0)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _parse_json(content: bytes) -> Any:
     try:
         return json.loads(content)
     except ValueError as exc:  # also UnicodeDecodeError
-        raise BadRegistryAnswer("the register answered something that is not JSON") from exc
+        raise NonsenseAnswer("the register answered something that is not JSON") from exc
+
+
+def check_list_shape(body: Mapping[str, Any]) -> None:
+    """A list answer (search, several numbers) has ``page`` with counts, and ``_embedded`` whenever it has hits."""
+    page = body.get("page")
+    if not isinstance(page, dict):
+        raise NonsenseAnswer("the register's list answer has no 'page'")
+    counts = {key: page.get(key) for key in ("size", "totalElements", "number")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+        raise NonsenseAnswer("the register's list answer has no usable page counts")
+    on_this_page = counts["totalElements"] - counts["size"] * counts["number"]
+    if on_this_page > 0 and "_embedded" not in body:
+        raise NonsenseAnswer("the register counts hits on this page but lists none")
+    embedded = body.get("_embedded", {})
+    lists = list(embedded.values()) if isinstance(embedded, dict) else None
+    if not lists or not all(isinstance(items, list) for items in lists):
+        if "_embedded" in body:
+            raise NonsenseAnswer("the register's '_embedded' is not an object of lists")
+        return
+    for items in lists:
+        for item in items:
+            check_entity_shape(item)
 
 
 def validation_message(content: bytes) -> str:
@@ -387,10 +575,73 @@ def _remarks(raw: Any) -> list[str]:
     return remarks
 
 
+# The types of the fields we read; a field may be absent (or null), but never of another type.
+ENTITY_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "navn": str,
+    "organisasjonsform": dict,
+    "forretningsadresse": dict,
+    "postadresse": dict,
+    "beliggenhetsadresse": dict,
+    "epostadresse": str,
+    "telefon": str,
+    "mobil": str,
+    "hjemmeside": str,
+    "naeringskode1": dict,
+    "antallAnsatte": int,
+    "stiftelsesdato": str,
+    "oppstartsdato": str,
+    "registrertIMvaregisteret": bool,
+    "konkurs": bool,
+    "underAvvikling": bool,
+    "underTvangsavviklingEllerTvangsopplosning": bool,
+    "underRekonstruksjonsforhandlingDato": str,
+    "slettedato": str,
+    "paategninger": list,
+    "respons_klasse": str,
+}
+ADDRESS_FIELD_TYPES: dict[str, type] = {
+    "adresse": list,
+    "postnummer": str,
+    "poststed": str,
+    "kommunenummer": str,
+    "landkode": str,
+    "land": str,
+}
+
+
+def _wrong_type(value: Any, expected: type | tuple[type, ...]) -> bool:
+    if value is None:
+        return False
+    # bool is an int in Python, but a count of employees is never true or false.
+    if expected is int and isinstance(value, bool):
+        return True
+    return not isinstance(value, expected)
+
+
+def check_entity_shape(body: Any) -> None:
+    """An entity body as the register documents it, or ``NonsenseAnswer`` naming the first field that is not."""
+    if not isinstance(body, dict):
+        raise NonsenseAnswer("the register's company is not a JSON object")
+    number = body.get("organisasjonsnummer")
+    if not isinstance(number, str) or not _NINE_DIGITS.fullmatch(number):
+        raise NonsenseAnswer("the register's answer has no organisation number")
+    for name, expected in ENTITY_FIELD_TYPES.items():
+        if _wrong_type(body.get(name), expected):
+            raise NonsenseAnswer(f"the register's {name!r} of {number} is not a {_type_name(expected)}")
+    for name in ("forretningsadresse", "postadresse", "beliggenhetsadresse"):
+        address = body.get(name) or {}
+        for key, expected in ADDRESS_FIELD_TYPES.items():
+            if _wrong_type(address.get(key), expected):
+                raise NonsenseAnswer(f"the register's {name}.{key} of {number} is not a {_type_name(expected)}")
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in expected) if isinstance(expected, tuple) else expected.__name__
+
+
 def record_from_entity(body: Any, *, branch: bool = False) -> CompanyRecord:
     """Normalise an entity (or, with ``branch``, a sub-unit) body; only the number is required."""
-    if not isinstance(body, dict) or not isinstance(body.get("organisasjonsnummer"), str):
-        raise BadRegistryAnswer("the register's answer has no organisation number")
+    check_entity_shape(body)
     form = body.get("organisasjonsform")
     industry = body.get("naeringskode1")
     employees = body.get("antallAnsatte")
@@ -478,17 +729,18 @@ def holder_from_role(role: Any, group: str | None) -> RoleHolder | None:
 
 def holders_from_roles(body: Any) -> list[RoleHolder]:
     """The current holders in a ``/roller`` body, group by group."""
+    # A company without roles answers 404; a 200 always lists its role groups.
     groups = body.get("rollegrupper") if isinstance(body, dict) else None
-    if groups is None:
-        return []
     if not isinstance(groups, list):
-        raise BadRegistryAnswer("the register's 'rollegrupper' is not a list")
+        raise NonsenseAnswer("the register's roles answer has no 'rollegrupper' list")
     holders = []
     for group in groups:
-        if not isinstance(group, dict):
-            continue
+        if not isinstance(group, dict) or not isinstance(group.get("roller", []), list):
+            raise NonsenseAnswer("the register's role group is not an object with a 'roller' list")
         group_code = _text(group["type"].get("kode")) if isinstance(group.get("type"), dict) else None
         for role in group.get("roller") or []:
+            if not isinstance(role, dict):
+                raise NonsenseAnswer("the register's role is not an object")
             holder = holder_from_role(role, group_code)
             if holder is not None:
                 holders.append(holder)

@@ -114,6 +114,8 @@
     fetch(msg.rolesUrl + "?org=" + encodeURIComponent(orgNumber), { headers: { "Accept": "application/json" }, credentials: "same-origin" })
       .then(function (response) { return response.json(); })
       .then(function (data) {
+        // The company is filled in; only the suggestions are missing (the register is slow, down or odd).
+        if (data.error) { setStatus(msg.msgChosen + " " + data.error, "warning"); }
         (data.holders || []).forEach(function (holder) {
           var button = document.createElement("button");
           button.type = "button";
