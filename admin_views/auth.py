@@ -16,7 +16,7 @@ from models import User
 from services.audit import acting_as
 from services.auth import burn_password_check, complete_login, login_candidate, password_matches
 from services.sessions import end_sessions
-from services.throttle import clear_account, forget_failures, hold_account, record_failure, seconds_to_wait
+from services.throttle import clear_account, hold_account, record_failure, seconds_to_wait
 
 bp = Blueprint("auth", __name__)
 
@@ -59,7 +59,7 @@ def login():
         wait = seconds_to_wait(db.session, email, address)
         if not wait:
             candidate = login_candidate(db.session, email)
-            counted = record_failure(db.session, email, None)
+            record_failure(db.session, email, None)
         db.session.commit()
         if wait:
             burn_password_check(password)
@@ -72,7 +72,6 @@ def login():
             db.session.commit()
             flash(_("Wrong e-mail or password, or the user is not active."), "error")
         else:
-            forget_failures(db.session, counted)
             clear_account(db.session, email)
             with acting_as(user):
                 db.session.commit()

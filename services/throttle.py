@@ -69,27 +69,17 @@ def seconds_to_wait(session: Session, email: str | None, address: str | None, *,
     return math.ceil(wait) if wait > 0 else 0
 
 
-def record_failure(
-    session: Session, email: str | None, address: str | None, *, now: datetime | None = None
-) -> list[int]:
+def record_failure(session: Session, email: str | None, address: str | None, *, now: datetime | None = None) -> None:
     """Count one failed login against the account and the address; forget failures older than the window.
 
-    Returns the ids of the rows added: the login page counts every attempt as failed before it checks the password
-    (so simultaneous guesses cannot slip past the limit) and forgets them when the password was right.
+    The login page counts an attempt against the account before it checks the password (so simultaneous guesses
+    cannot slip past the limit; a right password then clears the account) and against the address once it failed.
     """
     now = now or utcnow()
     session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - _window()))
-    failures = [LoginFailure(key=key, failed_at=now) for key, _limit in _keys(email, address)]
-    session.add_all(failures)
+    for key, _limit in _keys(email, address):
+        session.add(LoginFailure(key=key, failed_at=now))
     session.flush()
-    return [failure.id for failure in failures]
-
-
-def forget_failures(session: Session, ids: list[int]) -> None:
-    """Remove failures counted by ``record_failure`` for an attempt that turned out to be right."""
-    if ids:
-        session.execute(delete(LoginFailure).where(LoginFailure.id.in_(ids)))
-        session.flush()
 
 
 def clear_account(session: Session, email: str | None) -> None:
