@@ -160,7 +160,7 @@ def billing_export(
     """Export the billing basis: the same bytes as the download on the Fakturagrunnlag page.
 
     With --output the file appears only when complete (written beside it, then renamed); on stdout a failure
-    ends the output with a line starting "#INCOMPLETE". Either way a failure exits 1.
+    ends the output with the line "#INCOMPLETE" and the reason goes to stderr. Either way a failure exits 1.
     """
     import io
     import os
@@ -219,7 +219,11 @@ def billing_export(
     try:
         billing.export(db.engine, out, **arguments)
     except Exception as exc:
-        out.write(f"#INCOMPLETE: the export failed and this output is not the whole billing basis ({exc})\r\n")
+        # Exactly this last line, whatever the error says (a driver's message runs over several lines): a reader
+        # checks one line. The reason goes to stderr.
+        out.write("#INCOMPLETE\r\n")
+        out.flush()
+        click.echo(f"export failed, the output is not the whole billing basis: {exc}", err=True)
         raise SystemExit(1) from exc
     finally:
         out.flush()

@@ -72,6 +72,9 @@ class Config:
         self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
         self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
         self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Klientadministrasjon <noreply@localhost>")
+        # Seconds the outbox waits for the relay per socket operation, and at most per delivery pass.
+        self.MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "30"))
+        self.MAIL_BATCH_DEADLINE = float(os.environ.get("MAIL_BATCH_DEADLINE", "60"))
 
     def as_mapping(self) -> dict[str, object]:
         return {key: value for key, value in vars(self).items() if key.isupper()}

@@ -14,9 +14,9 @@ from extensions import db, login_manager
 from forms.auth import LoginForm
 from models import User
 from services.audit import acting_as
-from services.auth import authenticate, burn_password_check
+from services.auth import burn_password_check, complete_login, login_candidate, password_matches
 from services.sessions import end_sessions
-from services.throttle import clear_account, record_failure, seconds_to_wait
+from services.throttle import clear_account, hold_account, record_failure, seconds_to_wait
 
 bp = Blueprint("auth", __name__)
 
@@ -51,17 +51,24 @@ def login():
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        email, address = form.email.data, request.remote_addr
+        email, address, password = form.email.data, request.remote_addr, form.password.data
+        # One short transaction before the slow password check, none during it (see LoginCandidate). The attempt
+        # counts against the account up front, so simultaneous guesses at one account cannot get past its limit;
+        # against the address only once it failed, so an office's simultaneous logins are not throttled.
+        hold_account(db.session, email)
         wait = seconds_to_wait(db.session, email, address)
+        if not wait:
+            candidate = login_candidate(db.session, email)
+            record_failure(db.session, email, None)
+        db.session.commit()
         if wait:
-            burn_password_check(form.password.data)
-            db.session.rollback()
+            burn_password_check(password)
             flash(_("Too many failed logins. Try again in %(minutes)s min.", minutes=-(-wait // 60)), "error")
             return render_template("auth/login.html", form=form), 429
-        user = authenticate(db.session, email, form.password.data)
+        user = complete_login(db.session, candidate) if password_matches(candidate, password) else None
         if user is None:
             db.session.rollback()
-            record_failure(db.session, email, address)
+            record_failure(db.session, None, address)
             db.session.commit()
             flash(_("Wrong e-mail or password, or the user is not active."), "error")
         else:

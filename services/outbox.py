@@ -6,7 +6,11 @@ Delivery guarantees:
 - Only the worker that won a row's claim sends it. The claim is a compare-and-set on the row's ``version``
   (PostgreSQL additionally skips rows another worker has locked), committed before the slow SMTP conversation;
   the claim is re-checked and its lease renewed right before sending, and the outcome is recorded only while the
-  claim is still ours. A worker that crashes leaves its claim to expire after ``CLAIM_LEASE``.
+  claim is still ours. While a pass runs, a heartbeat renews its claims' leases every ``HEARTBEAT_EVERY``; a worker
+  that dies stops renewing, and its claims are taken over once ``CLAIM_LEASE`` (a minute) has run out.
+- A pass ends at its deadline (``MAIL_BATCH_DEADLINE``, a minute): a relay that accepts and then hangs has the
+  conversation in progress cut off there (recorded as a failed attempt) and the messages not yet tried go back to
+  the queue as they were.
 - The one window left: a crash after the SMTP server accepted a message but before the outcome was committed
   sends that message again when the lease expires, with the same Message-ID, so receivers can tell.
 """
@@ -16,13 +20,14 @@ from __future__ import annotations
 import logging
 import signal
 import smtplib
+import socket
 import ssl
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -33,6 +38,7 @@ from flask import Flask, current_app, has_app_context
 from flask_babel import gettext as _
 from flask_mail import Connection, Message
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from extensions import db, mail
@@ -46,9 +52,12 @@ NO_MAIL_SERVER = "not delivered: no mail server configured"
 MAX_ATTEMPTS = 10
 FIRST_BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=1)
-# Must comfortably exceed one message's SMTP conversation (a few SMTP_TIMEOUTs), or a slow send could be re-claimed.
-CLAIM_LEASE = timedelta(minutes=5)
-SMTP_TIMEOUT = 30.0
+# A dead worker's claims are taken over after this. A live worker's heartbeat renews them every HEARTBEAT_EVERY
+# seconds whatever its SMTP conversation is doing, so the lease needs to outlast a few missed beats, not a send.
+CLAIM_LEASE = timedelta(minutes=1)
+HEARTBEAT_EVERY = 15.0
+SMTP_TIMEOUT = 30.0  # seconds per socket operation; MAIL_TIMEOUT overrides it
+BATCH_DEADLINE = 60.0  # seconds a pass may spend sending; MAIL_BATCH_DEADLINE overrides it
 CLAIM_ROUNDS = 3
 DAILY = 24 * 3600.0  # seconds between the worker's daily housekeeping runs
 MAX_ERROR_LENGTH = 2000
@@ -67,6 +76,7 @@ class DeliveryReport:
     deferred: int = 0
     failed: int = 0
     held: int = 0
+    released: int = 0  # claimed, not tried before the pass's deadline, back in the queue as they were
 
     @property
     def total(self) -> int:
@@ -80,6 +90,7 @@ class DeliveryReport:
 class _Claim:
     id: int
     version: int
+    was: OutboxStatus | None = None  # the status before this pass claimed it
 
 
 # --- enqueueing --------------------------------------------------------------------------------
@@ -205,7 +216,13 @@ def _transition(
         .values(version=claim.version + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    return _Claim(claim.id, claim.version + 1) if result.rowcount == 1 else None
+    return replace(claim, version=claim.version + 1) if result.rowcount == 1 else None
+
+
+def _release(session: Session, claim: _Claim) -> bool:
+    """Give back a claim that was never tried: the row is as it was (a dead worker's claim becomes pending)."""
+    status = claim.was if claim.was in REQUEUEABLE or claim.was is OutboxStatus.PENDING else OutboxStatus.PENDING
+    return _transition(session, claim, status=status, locked_until=None) is not None
 
 
 def _claim_due(session: Session, now: datetime, *, limit: int, **due: bool) -> list[_Claim]:
@@ -223,17 +240,17 @@ def _claim_due(session: Session, now: datetime, *, limit: int, **due: bool) -> l
             session.execute(update(OutboxMessage).where(false()).values(version=OutboxMessage.version))
         for _round in range(CLAIM_ROUNDS):
             candidates = session.execute(
-                select(OutboxMessage.id, OutboxMessage.version)
+                select(OutboxMessage.id, OutboxMessage.version, OutboxMessage.status)
                 .where(_due(now, **due))
                 .order_by(OutboxMessage.id)
                 .limit(limit - len(claims))
                 .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing and relies on the check below
             ).all()
             lost = 0
-            for row_id, version in candidates:
+            for row_id, version, was in candidates:
                 claim = _transition(
                     session,
-                    _Claim(row_id, version),
+                    _Claim(row_id, version, was),
                     expect=_due(now, **due),
                     status=OutboxStatus.SENDING,
                     locked_until=now + CLAIM_LEASE,
@@ -299,12 +316,13 @@ class _TimedConnection(Connection):
 class _Postman:
     """Sends a pass's messages over one SMTP connection, opened on first use and dropped after any error."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, deadline: float) -> None:
         # Read from the config now, not from the state Flask-Mail cached at init_app: settings may change while the
         # app runs. MAIL_SUPPRESS_SEND must not default to TESTING here (tests deliver to a real SMTP server), and
         # the SMTP conversation, AUTH included, is printed only when MAIL_DEBUG asks for it.
         self.state = mail.init_mail(app.config, debug=False, testing=False)
-        self.timeout = float(app.config.get("MAIL_TIMEOUT", SMTP_TIMEOUT))
+        self.timeout = float(app.config.get("MAIL_TIMEOUT") or SMTP_TIMEOUT)
+        self.deadline = deadline  # time.monotonic() at which the pass stops sending
         self.connection: _TimedConnection | None = None
         self.connect_error: Exception | None = None
 
@@ -322,7 +340,9 @@ class _Postman:
 
     def send(self, message: Message) -> None:
         if self.connection is None:
-            connection = _TimedConnection(self.state, self.timeout)
+            # A connection opened near the deadline waits no longer than the time left.
+            timeout = max(min(self.timeout, self.deadline - time.monotonic()), 0.1)
+            connection = _TimedConnection(self.state, timeout)
             try:
                 connection.open()
             except Exception as exc:
@@ -341,6 +361,78 @@ class _Postman:
         if self.connection is not None:
             self.connection.close(polite=True)
             self.connection = None
+
+    def cut_off(self) -> None:
+        """From another thread: end the conversation in progress (a blocked read returns at once)."""
+        connection = self.connection
+        sock = getattr(connection.host, "sock", None) if connection is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+
+class _Heartbeat:
+    """While a pass sends, renews its claims' leases and cuts the SMTP conversation off at the pass's deadline.
+
+    A thread of its own, so that neither a relay that hangs nor a slow message keeps the leases from being renewed.
+    The renewal is a compare-and-set on each claim's version that leaves the version as it is: the sending thread's
+    claims stay valid, and a claim another worker has taken over (a new version) is never renewed.
+    """
+
+    def __init__(self, engine: Engine, postman: _Postman, clock: Callable[[], datetime]) -> None:
+        self.engine, self.postman, self.clock = engine, postman, clock
+        self.claims: dict[int, int] = {}  # id -> version of the claims still ours
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="outbox-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def track(self, claim: _Claim | None, *, old: _Claim | None = None) -> None:
+        with self.lock:
+            if old is not None:
+                self.claims.pop(old.id, None)
+            if claim is not None:
+                self.claims[claim.id] = claim.version
+
+    def past_deadline(self) -> bool:
+        return time.monotonic() >= self.postman.deadline
+
+    def _run(self) -> None:
+        cut = False
+        while True:
+            left = self.postman.deadline - time.monotonic()
+            if self.stopped.wait(HEARTBEAT_EVERY if cut else max(min(HEARTBEAT_EVERY, left), 0)):
+                return
+            if not cut and self.past_deadline():
+                cut = True
+                self.postman.cut_off()
+            self._renew()
+
+    def _renew(self) -> None:
+        with self.lock:
+            claims = list(self.claims.items())
+        if not claims:
+            return
+        table = OutboxMessage.__table__
+        try:
+            with self.engine.begin() as connection:
+                for row_id, version in claims:
+                    connection.execute(
+                        update(table)
+                        .where(table.c.id == row_id, table.c.version == version, table.c.status == OutboxStatus.SENDING)
+                        .values(locked_until=self.clock() + CLAIM_LEASE)
+                    )
+        except Exception:  # noqa: BLE001 - a missed beat is caught up by the next; the lease has room for a few
+            log.warning("Outbox heartbeat could not renew %d claim(s)", len(claims), exc_info=True)
 
 
 def _decode(value: bytes | str) -> str:
@@ -376,10 +468,14 @@ _SENT_COLUMNS = (
 )
 
 
-def _deliver_one(session: Session, postman: _Postman, claim: _Claim, clock: Callable[[], datetime]) -> str | None:
+def _deliver_one(
+    session: Session, postman: _Postman, heartbeat: _Heartbeat, claim: _Claim, clock: Callable[[], datetime]
+) -> str | None:
     """Send one claimed message and record the outcome; the outcome's name, or None when the claim was lost."""
     # Re-check the claim and renew its lease just before the step that cannot be undone.
-    claim = _transition(session, claim, locked_until=clock() + CLAIM_LEASE)
+    renewed = _transition(session, claim, locked_until=clock() + CLAIM_LEASE)
+    heartbeat.track(renewed, old=claim)
+    claim = renewed
     # Plain columns, not an entity: the commit below would expire it and reopen a transaction during the send.
     row = session.execute(select(*_SENT_COLUMNS).where(OutboxMessage.id == claim.id)).one() if claim else None
     session.commit()
@@ -397,6 +493,8 @@ def _deliver_one(session: Session, postman: _Postman, claim: _Claim, clock: Call
             postman.send(message)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row and retried
             error = exc
+            if heartbeat.past_deadline() and not _is_permanent(exc):
+                error = TimeoutError(f"cut off at the delivery pass's deadline: {_describe(exc)}")
     if error is not None:
         return _record_failure(session, claim, row.attempts, error, clock, permanent=_is_permanent(error))
 
@@ -478,12 +576,23 @@ def deliver_due(
         log.warning("No MAIL_SERVER configured: %d outbox message(s) held", outcomes["held"])
         return DeliveryReport(held=outcomes["held"])
 
-    postman = _Postman(app)
+    deadline = time.monotonic() + float(app.config.get("MAIL_BATCH_DEADLINE") or BATCH_DEADLINE)
+    postman = _Postman(app, deadline)
     try:
-        for claim in claims:
-            outcome = _deliver_one(session, postman, claim, clock)
-            if outcome is not None:
-                outcomes[outcome] += 1
+        with _Heartbeat(session.get_bind(), postman, clock) as heartbeat:
+            for claim in claims:
+                heartbeat.track(claim)
+            for number, claim in enumerate(claims):
+                if heartbeat.past_deadline():
+                    # Not tried: back in the queue as they were, for the next pass (or another worker) to take.
+                    outcomes["released"] += sum(_release(session, rest) for rest in claims[number:])
+                    session.commit()
+                    log.warning("Outbox pass reached its deadline; %d message(s) put back", outcomes["released"])
+                    break
+                outcome = _deliver_one(session, postman, heartbeat, claim, clock)
+                heartbeat.track(None, old=claim)
+                if outcome is not None:
+                    outcomes[outcome] += 1
     except BaseException:
         session.rollback()
         raise
@@ -552,7 +661,7 @@ def run_worker(
             try:
                 with app.app_context():
                     report = deliver_due(db.session, limit=limit)
-                more_waiting = report.total >= limit
+                more_waiting = report.total >= limit or report.released > 0
                 if on_report is not None and report.total:
                     on_report(report)
             except Exception:  # noqa: BLE001 - a database or network outage must not end the worker

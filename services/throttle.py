@@ -13,7 +13,7 @@ import math
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from models import LoginFailure, utcnow
@@ -39,6 +39,16 @@ def _as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
+def hold_account(session: Session, email: str | None) -> None:
+    """Make simultaneous attempts at one account count one after the other until this transaction ends.
+
+    SQLite's write lock does that already; PostgreSQL takes a transaction-scoped advisory lock on the account.
+    """
+    account = normalise_login_email(email)
+    if account and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"account:{account}"[:300]))))
+
+
 def seconds_to_wait(session: Session, email: str | None, address: str | None, *, now: datetime | None = None) -> int:
     """How many seconds until this e-mail and address may try again; 0 when not throttled."""
     now = now or utcnow()
@@ -60,7 +70,11 @@ def seconds_to_wait(session: Session, email: str | None, address: str | None, *,
 
 
 def record_failure(session: Session, email: str | None, address: str | None, *, now: datetime | None = None) -> None:
-    """Count one failed login against the account and the address; forget failures older than the window."""
+    """Count one failed login against the account and the address; forget failures older than the window.
+
+    The login page counts an attempt against the account before it checks the password (so simultaneous guesses
+    cannot slip past the limit; a right password then clears the account) and against the address once it failed.
+    """
     now = now or utcnow()
     session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - _window()))
     for key, _limit in _keys(email, address):

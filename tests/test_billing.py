@@ -160,7 +160,8 @@ def test_pakker_tab_lines_match_this_months_export(
 def test_a_failing_export_never_looks_complete(login_as, client, runner, book, bureau, tmp_path, monkeypatch):
     def breaks_after_one_row(*args, **kwargs):
         yield ["2026-10", "974760673", "Acme AS", "CRM", "CRM", "main", "3", "149.00", "447.00"]
-        raise RuntimeError("connection lost")
+        # What psycopg says when the server goes away: several lines.
+        raise RuntimeError("server closed the connection unexpectedly\n\tThis probably means the server terminated")
 
     monkeypatch.setattr(billing, "summary_rows", breaks_after_one_row)
     login_as("staff")
@@ -172,7 +173,10 @@ def test_a_failing_export_never_looks_complete(login_as, client, runner, book, b
     assert result.exit_code != 0 and not output.exists() and list(tmp_path.iterdir()) == []
     result = runner.invoke(args=args)
     assert result.exit_code == 1
-    assert result.stdout.splitlines()[-1].startswith("#INCOMPLETE")
+    assert result.stdout_bytes.endswith(b"447.00\r\n#INCOMPLETE\r\n")
+    assert result.stdout.splitlines()[-1] == "#INCOMPLETE"
+    assert "server closed the connection unexpectedly" in result.stderr
+    assert "server closed" not in result.stdout
 
 
 def test_bad_period_and_unknown_client(runner, bureau, client, login_as):

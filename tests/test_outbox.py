@@ -28,7 +28,7 @@ from services.outbox import (
 )
 from tests.conftest import SENDER
 
-NOTHING = {"sent": 0, "deferred": 0, "failed": 0, "held": 0}
+NOTHING = {"sent": 0, "deferred": 0, "failed": 0, "held": 0, "released": 0}
 
 
 @pytest.fixture
