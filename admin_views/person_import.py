@@ -9,9 +9,12 @@ from flask_admin import expose
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from admin_views.jobs import redirect_to_job
 from extensions import db
 from forms.clients import ImportForm
+from models import Client, JobKind
 from services.errors import DomainError
+from services.jobs import create_job, import_threshold
 from services.person_import import EXAMPLE_ROWS, HEADER, RowStatus, import_persons
 from services.tabular import read_table, template_csv
 
@@ -29,6 +32,8 @@ class PersonImportMixin:
             upload = form.file.data
             try:
                 rows = read_table(upload.read(), upload.filename, HEADER)
+                if len(rows) > import_threshold():
+                    return redirect_to_job(queue_person_import(client, rows, upload.filename))
                 results = import_persons(
                     db.session,
                     client.bureau_id,
@@ -64,3 +69,25 @@ class PersonImportMixin:
             mimetype="text/csv",
             headers={"Content-Disposition": "attachment; filename=importer-personer.csv"},
         )
+
+
+def queue_person_import(client: Client, rows: list[dict[str, str]], filename: str | None):
+    """A spreadsheet too big for one request becomes a job: committed now, run by the jobs worker."""
+    job = create_job(
+        db.session,
+        bureau_id=client.bureau_id,
+        kind=JobKind.PERSON_IMPORT,
+        actor=current_user._get_current_object(),
+        title=_(
+            "Import people into %(client)s: %(file)s (%(rows)s rows)",
+            client=client.name,
+            file=filename or "",
+            rows=len(rows),
+        ),
+        rows=rows,
+        row_numbers=range(2, len(rows) + 2),
+        columns=HEADER,
+        parameters={"client_id": client.id},
+    )
+    db.session.commit()
+    return job

@@ -19,8 +19,8 @@ from models.billing import (
 from models.billing import attach_to_metadata as attach_billing_rules
 from models.bureau import Bureau
 from models.client import Client, ConsentStatus, ContactRole
-from models.login_attempt import LoginFailure
 from models.job import Job, JobKind, JobRow, JobStatus
+from models.login_attempt import LoginFailure
 from models.outbox import OutboxMessage, OutboxStatus
 from models.package import Package, PackageAssignment, PackageKind, PackagePrice, Permission
 from models.person import (

@@ -23,14 +23,14 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from extensions import db
@@ -346,7 +346,18 @@ def run_job(
     session.commit()
     handler = handler_for(job.kind)
     if claims > MAX_CLAIMS:
-        _fail(session, job_id, token, clock(), str(_l("The job was interrupted too often and has been stopped.")))
+        _fail(
+            session,
+            job_id,
+            token,
+            clock(),
+            str(
+                _l(
+                    "The job failed several times and has been stopped; the rows not done yet were not saved. "
+                    "Try again, and tell support if it fails again."
+                )
+            ),
+        )
         return "failed"
     while True:
         if stop is not None and stop.is_set():
@@ -587,14 +598,3 @@ def _text(value: object) -> str:
 def _formula_safe(text: str) -> str:
     """Our own message must not start a spreadsheet formula (it may quote the input)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-def iterate(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -322,7 +322,9 @@ def add_row(session: Session, item: CheckedRow, *, today: date, actor: User | No
         return RowResult(item.row, RowStatus.REFUSED, message)
     row_savepoint.commit()
     if item.invite:
-        message = _("Created %(name)s and queued the invitation to %(email)s.", name=person.full_name, email=person.email)
+        message = _(
+            "Created %(name)s and queued the invitation to %(email)s.", name=person.full_name, email=person.email
+        )
         return RowResult(item.row, RowStatus.INVITED, str(message))
     return RowResult(item.row, RowStatus.CREATED, str(_("Created %(name)s.", name=person.full_name)))
 
