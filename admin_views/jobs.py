@@ -44,6 +44,7 @@ ROW_STATUS_LABELS = {
     "changed": _l("Changed meanwhile"),
     "closed": _l("Closed"),
     "already_closed": _l("Already closed"),
+    "failed": _l("Not saved"),
 }
 
 
@@ -66,7 +67,8 @@ def progress_view_model(job: Job) -> dict:
     """The poll's answer, with the sentences the page shows (translated here, not in the script)."""
     data = jobs.progress(job)
     total = max(data["total"], 1)
-    data["percent"] = 100 if data["ended"] else min(100, int(100 * data["stage_done"] / total))
+    shown = data["done"] if job.status is JobStatus.FAILED else data["stage_done"]
+    data["percent"] = 100 if job.status is JobStatus.DONE else min(100, int(100 * shown / total))
     data["status_label"] = str(STATUS_LABELS[job.status])
     data["text"] = _(
         "%(done)s of %(total)s rows done, %(errors)s error(s), %(elapsed)s elapsed.",

@@ -235,6 +235,7 @@ class ClientRefreshHandler(JobHandler):
 
 class BillingCloseHandler(JobHandler):
     stage_labels = (_l("Closing the month"),)
+    isolate_rows = False  # a failed close is tried again later (and then failed): never "refused" by an outage
 
     def begin(self, session: Session) -> None:
         from services.billing_close import begin_consistent

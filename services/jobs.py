@@ -108,6 +108,9 @@ class JobHandler:
 
     stages = 1
     stage_labels: Sequence[Any] = (_l("Working"),)
+    # A chunk that fails for no reason of the rows' own is retried one row at a time, and a row that fails alone is
+    # refused: one row the database cannot store (a NUL, an over-long value) never stops the rest of the job.
+    isolate_rows = True
 
     def prepare(self, job: JobContext, rows: list[RowInput]) -> Any:
         return None
@@ -359,13 +362,17 @@ def run_job(
             ),
         )
         return "failed"
+    isolate_until: int | None = None  # after a failed chunk: one row at a time up to this position
     while True:
         if stop is not None and stop.is_set():
             _release(session, job_id, token)
             return "released"
         job, _claims = _context(session, job_id)
-        rows = _pending(session, job, chunk_rows)
+        rows = _pending(session, job, 1 if isolate_until is not None else chunk_rows)
         session.commit()
+        if isolate_until is not None and (not rows or rows[0].position > isolate_until):
+            isolate_until = None
+            continue
         try:
             if not rows:
                 outcome = _finish_stage(session, handler, job, token, clock(), lease)
@@ -400,6 +407,14 @@ def run_job(
             return "failed"
         except Exception:
             session.rollback()
+            if handler.isolate_rows and len(rows) > 1:
+                log.exception("Job %s: a chunk failed and was rolled back; its rows are tried one by one", job_id)
+                isolate_until = rows[-1].position
+                continue
+            if handler.isolate_rows and rows:
+                log.exception("Job %s: row %s failed alone and is refused", job_id, rows[0].row_number)
+                if _refuse_alone(session, job, rows[0], token, clock(), lease):
+                    continue
             log.exception("Job %s: a chunk failed and was rolled back; trying again later", job_id)
             pause = RETRY_PAUSE * max(claims, 1)
             session.execute(
@@ -415,6 +430,24 @@ def run_job(
             return "retry"
         if after_chunk is not None:
             after_chunk(job_id)
+
+
+def _refuse_alone(
+    session: Session, job: JobContext, row: RowInput, token: str, now: datetime, lease: timedelta
+) -> bool:
+    """Record a row that failed on its own as refused; False when even that fails (the database is gone)."""
+    message = str(_l("This row could not be saved: the database refused it. Nothing of it was saved."))
+    try:
+        if not _fence(session, job.id, token, now, lease):
+            session.rollback()
+            return False
+        _record(session, job, {row.id: row}, {row.id: Outcome("failed", message, refused=True)})
+        session.commit()
+    except Exception:  # noqa: BLE001 - the caller pauses the job instead
+        session.rollback()
+        log.exception("Job %s: recording the refused row %s failed", job.id, row.row_number)
+        return False
+    return True
 
 
 def _finish_stage(

@@ -192,6 +192,30 @@ def test_errors_so_far_are_counted_while_running(app, login_as, client, bureau):
     assert [(p["done"], p["errors"]) for p in seen] == [(15, 5), (25, 5)]
 
 
+def test_a_row_the_database_refuses_is_refused_alone_and_the_job_goes_on(bureau, make_staff, monkeypatch, run_jobs):
+    from sqlalchemy.exc import DataError
+
+    staff = make_staff(bureau)
+    rows = by_hand(60)
+    rows[33][1] = "Umulig AS"
+    job_id = queue_import(bureau, staff, rows)
+    real = client_import.import_row
+
+    def refuses_one(session, bureau_id, index, row, *args):
+        if row["name"] == "Umulig AS":
+            session.flush()
+            raise DataError("INSERT INTO clients", {}, Exception("invalid byte sequence"))
+        return real(session, bureau_id, index, row, *args)
+
+    monkeypatch.setattr(client_import, "import_row", refuses_one)
+    run_jobs()
+    job = the_job(job_id)
+    assert job.status is JobStatus.DONE and job.done == 60 and job.errors == 1
+    assert len(client_names("Jobbkunde")) == 59 and "Umulig AS" not in client_names("")
+    refused = db.session.execute(select(JobRow.row_number, JobRow.status, JobRow.message).where(JobRow.refused)).one()
+    assert refused.row_number == 35 and refused.status == "failed" and "invalid byte" not in refused.message
+
+
 # --- a worker that stops or dies --------------------------------------------------------------
 
 
