@@ -15,7 +15,7 @@ from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integ
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import TenantOwned, Timestamped, enum_column
+from models.base import TenantOwned, Timestamped, Versioned, enum_column
 
 
 class JobStatus(enum.StrEnum):
@@ -32,7 +32,7 @@ class JobKind(enum.StrEnum):
     BILLING_CLOSE = "billing_close"
 
 
-class Job(TenantOwned, Timestamped, db.Model):
+class Job(TenantOwned, Versioned, Timestamped, db.Model):
     __tablename__ = "jobs"
     __table_args__ = (
         # The "Jobber" list: a bureau's jobs, newest first.
@@ -72,7 +72,7 @@ class Job(TenantOwned, Timestamped, db.Model):
         return self.title
 
 
-class JobRow(db.Model):
+class JobRow(Versioned, db.Model):
     """One unit of a job's input and, once processed, its outcome (``status`` is None until then)."""
 
     __tablename__ = "job_rows"

@@ -208,6 +208,7 @@ def claim_next(session: Session, *, token: str, now: datetime, lease: timedelta)
         update(Job)
         .where(Job.id == candidate, _due(now))
         .values(
+            version=Job.version + 1,
             status=JobStatus.RUNNING,
             worker=token,
             locked_until=now + lease,
@@ -220,7 +221,7 @@ def claim_next(session: Session, *, token: str, now: datetime, lease: timedelta)
         session.execute(
             update(Job)
             .where(Job.id == candidate, Job.started_at.is_(None))
-            .values(started_at=now)
+            .values(version=Job.version + 1, started_at=now)
             .execution_options(synchronize_session=False)
         )
     session.commit()
@@ -232,7 +233,7 @@ def _fence(session: Session, job_id: int, token: str, now: datetime, lease: time
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker == token, Job.status == JobStatus.RUNNING)
-        .values(heartbeat_at=now, locked_until=now + lease)
+        .values(version=Job.version + 1, heartbeat_at=now, locked_until=now + lease)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -282,14 +283,22 @@ def _record(session: Session, job: JobContext, rows: dict[int, RowInput], outcom
         if outcome.extra:
             values["input"] = {**rows[row_id].input, **outcome.extra}
         session.execute(
-            update(JobRow).where(JobRow.id == row_id).values(**values).execution_options(synchronize_session=False)
+            update(JobRow)
+            .where(JobRow.id == row_id)
+            .values(version=JobRow.version + 1, **values)
+            .execution_options(synchronize_session=False)
         )
         finished += outcome.finished
         refused += outcome.finished and outcome.refused
     session.execute(
         update(Job)
         .where(Job.id == job.id)
-        .values(done=Job.done + finished, errors=Job.errors + refused, stage_done=Job.stage_done + len(outcomes))
+        .values(
+            version=Job.version + 1,
+            done=Job.done + finished,
+            errors=Job.errors + refused,
+            stage_done=Job.stage_done + len(outcomes),
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -298,7 +307,7 @@ def _end(session: Session, job_id: int, token: str, now: datetime, **values: Any
     session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker == token)
-        .values(locked_until=None, worker=None, **values)
+        .values(version=Job.version + 1, locked_until=None, worker=None, **values)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -315,7 +324,7 @@ def _release(session: Session, job_id: int, token: str) -> None:
     session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker == token)
-        .values(status=JobStatus.QUEUED, locked_until=None, worker=None, claims=Job.claims - 1)
+        .values(version=Job.version + 1, status=JobStatus.QUEUED, locked_until=None, worker=None, claims=Job.claims - 1)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -421,6 +430,7 @@ def run_job(
                 update(Job)
                 .where(Job.id == job_id, Job.worker == token)
                 .values(
+                    version=Job.version + 1,
                     locked_until=clock() + pause,
                     last_error=str(_l("A chunk failed and is tried again shortly; nothing of it was saved.")),
                 )
@@ -469,7 +479,7 @@ def _finish_stage(
         session.execute(
             update(Job)
             .where(Job.id == job.id)
-            .values(stage=job.stage + 1, stage_done=0)
+            .values(version=Job.version + 1, stage=job.stage + 1, stage_done=0)
             .execution_options(synchronize_session=False)
         )
         # Rows the next stage is not to see are finished above; the others move on.

@@ -36,6 +36,7 @@ def upgrade():
     sa.Column('claims', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.Column('bureau_id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('total >= 0 AND done >= 0 AND errors >= 0 AND stage_done >= 0 AND done <= total', name=op.f('ck_jobs_counts_in_range')),
@@ -61,6 +62,7 @@ def upgrade():
     sa.Column('refused', sa.Boolean(), nullable=False),
     sa.Column('message', sa.Text(), nullable=True),
     sa.Column('target_id', sa.Integer(), nullable=True),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_job_rows_job_id_jobs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_job_rows')),
     sa.UniqueConstraint('job_id', 'position', name=op.f('uq_job_rows_job_id_position'))
