@@ -25,10 +25,12 @@ migrate: install
 	mkdir -p "$${INSTANCE_PATH:-instance}"
 	$(DEV_FLASK) db upgrade
 
-# E-mail is delivered by the outbox worker beside the server; the trap stops it with the server (also on Ctrl-C).
+# E-mail is delivered by the outbox worker and background jobs run in the jobs worker, both beside the server; the
+# trap stops them with the server (also on Ctrl-C).
 run: migrate
 	$(DEV_FLASK) seed-demo --if-empty
-	$(DEV_FLASK) outbox worker & WORKER=$$!; trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; $(DEV_FLASK) run --host $(HOST) --port $(PORT)
+	$(DEV_FLASK) outbox worker & WORKER=$$!; $(DEV_FLASK) jobs worker & JOBS=$$!; \
+	trap 'kill $$WORKER $$JOBS 2>/dev/null' EXIT INT TERM; $(DEV_FLASK) run --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from cli_jobs import jobs_group
 from cli_outbox import outbox_group
 from cli_registry import registry_group
 from cli_users import users_group
@@ -303,6 +304,7 @@ def billing_refresh_totals(bureau_org: str | None, period: str | None) -> None:
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(outbox_group)
+    app.cli.add_command(jobs_group)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(bureaus_group)
     app.cli.add_command(packages_group)

@@ -53,6 +53,10 @@ class Config:
         self.INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "14"))
         # The outbox worker closes the previous billing month from this day of the month on (1-28).
         self.BILLING_CLOSE_DAY = int(os.environ.get("BILLING_CLOSE_DAY", "1"))
+        # Background jobs (services/jobs.py): rows per committed chunk, a worker's lease, imports run as a job above.
+        self.JOBS_CHUNK_ROWS = int(os.environ.get("JOBS_CHUNK_ROWS", "25"))
+        self.JOBS_LEASE_SECONDS = float(os.environ.get("JOBS_LEASE_SECONDS", "90"))
+        self.JOBS_IMPORT_THRESHOLD = int(os.environ.get("JOBS_IMPORT_THRESHOLD", "50"))
         self.ADMIN_PAGE_SIZE = int(os.environ.get("ADMIN_PAGE_SIZE", "50"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -17,6 +17,7 @@ from admin_views.catalogue import (
 )
 from admin_views.clients import ClientView
 from admin_views.history import AuditLogView
+from admin_views.jobs import JobsView
 from admin_views.outbox import OutboxView
 from admin_views.people import PersonView, UserView
 from admin_views.security import csp_nonce
@@ -66,6 +67,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(ClientView(Client, name=_l("Clients"), endpoint="clients"))
     admin.add_view(PersonView(Person, name=_l("People"), endpoint="persons"))
     admin.add_view(UserView(User, name=_l("Users"), endpoint="users"))
+    admin.add_view(JobsView(name=_l("Jobs"), endpoint="jobs"))
     admin.add_view(PackageView(Package, name=_l("Packages"), endpoint="packages", category=_l("Packages")))
     admin.add_view(
         PackageAssignmentView(

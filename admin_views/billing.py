@@ -18,10 +18,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from admin_views.base import deny_access, parse_id, staff_can_use_admin
+from admin_views.jobs import redirect_to_job
 from extensions import db
 from models import BillingMonth, Client
 from services import billing, billing_totals, policy
-from services.billing_close import can_close, close_or_report
+from services.billing_close import can_close, refuse_open_month
 from services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -134,25 +135,30 @@ class BillingView(BaseView):
 
     @expose("/close/", methods=("POST",))
     def close(self):
-        """Close the chosen past month for good (administrators; the form asks for a tick to confirm)."""
+        """Close the chosen past month for good (administrators; the form asks for a tick to confirm).
+
+        The checks answer at once; the close itself runs as a job (a big bureau's month takes minutes to store),
+        and a second submit while one is queued or running finds that job instead of queueing another.
+        """
         period = parse_period(request.form.get("period"))
         try:
             policy.check(db.session, current_user, policy.Verb.BILLING_CLOSE)
             if request.form.get("confirm") != "1":
                 raise DomainError(_("Tick the box to confirm that %(month)s is to be closed.", month=str(period)))
-            result = close_or_report(db.session, current_user.bureau_id, period, actor=current_user, today=date.today())
+            refuse_open_month(period, date.today())
+            if billing.closed_month(db.session.connection(), current_user.bureau_id, period) is not None:
+                flash(_("%(month)s was already closed; nothing changed.", month=str(period)), "info")
+                return redirect(url_for(".index", period=str(period)))
+            job = queue_billing_close(period)
         except DomainError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         except Exception:  # noqa: BLE001 - a database failure becomes a sentence; the detail goes to the log
             db.session.rollback()
-            log.exception("Closing billing month %s failed", period)
+            log.exception("Queueing the close of billing month %s failed", period)
             flash(_("Something went wrong and nothing was saved. Please try again."), "error")
         else:
-            if result.already_closed:
-                flash(_("%(month)s was already closed; nothing changed.", month=str(period)), "info")
-            else:
-                flash(_("%(month)s is closed: its billing basis will never change.", month=str(period)), "success")
+            return redirect_to_job(job)
         return redirect(url_for(".index", period=str(period)))
 
     @expose("/download/")
@@ -171,6 +177,28 @@ class BillingView(BaseView):
             client_ids=selected_clients(),
             filename=export_filename(period, dialect, detail),
         )
+
+
+def queue_billing_close(period: billing.Period):
+    """The close as a job of one row (the month), or the job already queued or running for it."""
+    from models import JobKind
+    from services.jobs import active_job, create_job
+
+    bureau_id = current_user.bureau_id
+    job = active_job(db.session, bureau_id, JobKind.BILLING_CLOSE, period=str(period))
+    if job is None:
+        job = create_job(
+            db.session,
+            bureau_id=bureau_id,
+            kind=JobKind.BILLING_CLOSE,
+            actor=current_user._get_current_object(),
+            title=_("Close %(month)s", month=str(period)),
+            rows=[{"period": str(period)}],
+            columns=("period",),
+            parameters={"period": str(period)},
+        )
+        db.session.commit()
+    return job
 
 
 def _kept_context(kept: billing_totals.MonthTotals) -> dict:

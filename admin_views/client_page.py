@@ -300,7 +300,9 @@ class ClientPageMixin:
     @expose("/import/", methods=("GET", "POST"))
     def import_view(self):
         """Upload a spreadsheet; every row is checked, looked up in the register and reported."""
+        from admin_views.jobs import job_url, redirect_to_job
         from services.client_import import HEADER, OK_STATUSES, import_clients
+        from services.jobs import import_threshold
         from services.tabular import read_table
 
         form = ImportForm()
@@ -314,6 +316,11 @@ class ClientPageMixin:
             try:
                 once.claim()
                 rows = read_table(upload.read(), upload.filename, HEADER)
+                if len(rows) > import_threshold():
+                    job = queue_client_import(rows, upload.filename)
+                    once.done(job_url(job))  # a repeat of this form opens the job it queued
+                    db.session.commit()
+                    return redirect_to_job(job)
                 results = import_clients(db.session, current_user.bureau_id, rows, request_registry(current_app))
                 once.done(self.get_url(".index_view"))
                 db.session.commit()
@@ -345,3 +352,22 @@ class ClientPageMixin:
             mimetype="text/csv",
             headers={"Content-Disposition": "attachment; filename=importer-kunder.csv"},
         )
+
+
+def queue_client_import(rows: list[dict[str, str]], filename: str | None):
+    """A spreadsheet too big for one request becomes a job, run by the jobs worker once the caller commits."""
+    from models import JobKind
+    from services.client_import import HEADER
+    from services.jobs import create_job
+
+    job = create_job(
+        db.session,
+        bureau_id=current_user.bureau_id,
+        kind=JobKind.CLIENT_IMPORT,
+        actor=current_user._get_current_object(),
+        title=_("Import clients: %(file)s (%(rows)s rows)", file=filename or "", rows=len(rows)),
+        rows=rows,
+        row_numbers=range(2, len(rows) + 2),
+        columns=HEADER,
+    )
+    return job

@@ -213,29 +213,29 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
         _l("Update from Brønnøysund"),
         _l("Update the selected clients' company data from the company register?"),
     )
-    def action_refresh_registry(self, ids: list[str]) -> None:
-        from flask import current_app, flash
+    def action_refresh_registry(self, ids: list[str]):
+        """Always a job: the register may take long to answer, and the request makes no call to it at all."""
+        from admin_views.jobs import redirect_to_job
+        from models import JobKind
+        from services.jobs import create_job
 
-        from services.client_refresh import refresh_many
-        from services.registry import get_registry
+        clients = sorted(self.selected(ids), key=lambda c: (c.name.lower(), c.id))
+        if not clients:
+            from flask import flash
 
-        summary = refresh_many(db.session, get_registry(current_app), self.selected(ids))
-        db.session.commit()
-        flash(
-            _(
-                "Register update: %(updated)s changed, %(unchanged)s unchanged, %(missing)s not found, "
-                "%(without)s without organisation number.",
-                updated=len(summary.updated),
-                unchanged=len(summary.unchanged),
-                missing=len(summary.not_found),
-                without=len(summary.without_number),
-            ),
-            "success" if summary.failed is None else "warning",
+            flash(_("Choose at least one client."), "error")
+            return None
+        job = create_job(
+            db.session,
+            bureau_id=current_user.bureau_id,
+            kind=JobKind.CLIENT_REFRESH,
+            actor=current_user._get_current_object(),
+            title=_("Update from Brønnøysund: %(count)s client(s)", count=len(clients)),
+            rows=[{"client_id": c.id, "org_number": c.org_number or "", "name": c.name} for c in clients],
+            columns=("org_number", "name"),
         )
-        if summary.failed:
-            flash(_("The register stopped answering: %(reason)s", reason=summary.failed), "error")
-        for client, warnings in summary.warned:
-            flash(f"{client.name}: {' '.join(warnings)}", "warning")
+        db.session.commit()
+        return redirect_to_job(job)
 
     @action("export_packages", _l("Export packages (CSV)"))
     def action_export_packages(self, ids: list[str]):

@@ -9,10 +9,13 @@ from flask_admin import expose
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from admin_views.jobs import job_url, redirect_to_job
 from admin_views.submissions import OneTimeSubmission
 from extensions import db
 from forms.clients import ImportForm
+from models import Client, JobKind
 from services.errors import DomainError
+from services.jobs import create_job, import_threshold
 from services.person_import import EXAMPLE_ROWS, HEADER, RowStatus, import_persons
 from services.submissions import AlreadySubmitted
 from services.tabular import read_table, template_csv
@@ -37,6 +40,11 @@ class PersonImportMixin:
             try:
                 once.claim()
                 rows = read_table(upload.read(), upload.filename, HEADER)
+                if len(rows) > import_threshold():
+                    job = queue_person_import(client, rows, upload.filename)
+                    once.done(job_url(job))  # a repeat of this form opens the job it queued
+                    db.session.commit()
+                    return redirect_to_job(job)
                 results = import_persons(
                     db.session,
                     client.bureau_id,
@@ -76,3 +84,24 @@ class PersonImportMixin:
             mimetype="text/csv",
             headers={"Content-Disposition": "attachment; filename=importer-personer.csv"},
         )
+
+
+def queue_person_import(client: Client, rows: list[dict[str, str]], filename: str | None):
+    """A spreadsheet too big for one request becomes a job, run by the jobs worker once the caller commits."""
+    job = create_job(
+        db.session,
+        bureau_id=client.bureau_id,
+        kind=JobKind.PERSON_IMPORT,
+        actor=current_user._get_current_object(),
+        title=_(
+            "Import people into %(client)s: %(file)s (%(rows)s rows)",
+            client=client.name,
+            file=filename or "",
+            rows=len(rows),
+        ),
+        rows=rows,
+        row_numbers=range(2, len(rows) + 2),
+        columns=HEADER,
+        parameters={"client_id": client.id},
+    )
+    return job

@@ -19,6 +19,7 @@ from models.billing import (
 from models.billing import attach_to_metadata as attach_billing_rules
 from models.bureau import Bureau
 from models.client import Client, ConsentStatus, ContactRole
+from models.job import Job, JobKind, JobRow, JobStatus
 from models.login_attempt import LoginFailure
 from models.outbox import OutboxMessage, OutboxStatus
 from models.package import Package, PackageAssignment, PackageKind, PackagePrice, Permission
@@ -102,6 +103,10 @@ __all__ = [
     "ContactRole",
     "CustomerTemplate",
     "InvitationState",
+    "Job",
+    "JobKind",
+    "JobRow",
+    "JobStatus",
     "LoginFailure",
     "OutboxMessage",
     "OutboxStatus",

@@ -74,29 +74,38 @@ def import_clients(
     session: Session, bureau_id: int, rows: list[dict[str, str]], registry: CompanyRegistry
 ) -> list[RowResult]:
     """Create one client per row in its own savepoint: a bad row never stops or half-creates another."""
-    templates = {
+    templates = template_ids(session, bureau_id)
+    records, registry_error = lookup_rows(rows, registry)
+    results = []
+    for index, row in enumerate(rows, start=2):
+        result = import_row(session, bureau_id, index, row, templates, records, registry_error)
+        results.append(result)
+    return results
+
+
+def template_ids(session: Session, bureau_id: int) -> dict[str, int]:
+    """The bureau's customer templates by lower-cased name."""
+    return {
         name.lower(): template_id
         for template_id, name in session.execute(
             select(CustomerTemplate.id, CustomerTemplate.name).where(CustomerTemplate.bureau_id == bureau_id)
         )
     }
+
+
+def lookup_rows(rows: list[dict[str, str]], registry: CompanyRegistry) -> tuple[dict[str, CompanyRecord], str | None]:
+    """The register's records for the rows' valid org numbers (one call per 100), or the reason it could not answer."""
     numbers = {normalise(r["org_number"]) for r in rows if r.get("org_number") and orgnr.is_valid(r["org_number"])}
-    records: dict[str, CompanyRecord] = {}
-    registry_error: str | None = None
-    if numbers:
-        try:
-            records = registry.lookup_many(sorted(numbers))
-        except RegistryError as exc:
-            registry_error = user_message(exc)
-
-    results = []
-    for index, row in enumerate(rows, start=2):
-        result = _import_row(session, bureau_id, index, row, templates, records, registry_error)
-        results.append(result)
-    return results
+    if not numbers:
+        return {}, None
+    try:
+        return registry.lookup_many(sorted(numbers)), None
+    except RegistryError as exc:
+        return {}, user_message(exc)
 
 
-def _import_row(session, bureau_id, index, row, templates, records, registry_error) -> RowResult:
+def import_row(session, bureau_id, index, row, templates, records, registry_error) -> RowResult:
+    """One spreadsheet row (``index`` is its row number) checked and created in its own savepoint."""
     raw_number = row.get("org_number", "")
     name = row.get("name", "").strip()
     if not raw_number and not name:

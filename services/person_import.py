@@ -82,7 +82,7 @@ class RowResult:
 
 
 @dataclass
-class _CheckedRow:
+class CheckedRow:
     """A spreadsheet row after the column checks: what to add, or the problems found."""
 
     row: int
@@ -106,7 +106,7 @@ def _yes_no(value: str) -> bool | None:
     return None
 
 
-class _Catalogue:
+class Catalogue:
     """The bureau's packages by lower-cased code."""
 
     def __init__(self, session: Session, bureau_id: int) -> None:
@@ -132,7 +132,7 @@ class _Catalogue:
         return package
 
 
-def _clients_by_number(session: Session, bureau_id: int, rows: list[dict[str, str]]) -> dict[str, Client]:
+def clients_by_number(session: Session, bureau_id: int, rows: list[dict[str, str]]) -> dict[str, Client]:
     numbers = {normalise(r.get("org_number", "")) for r in rows if r.get("org_number", "").strip()}
     if not numbers:
         return {}
@@ -140,15 +140,15 @@ def _clients_by_number(session: Session, bureau_id: int, rows: list[dict[str, st
     return {client.org_number: client for client in clients}
 
 
-def _check_row(
+def check_row(
     number: int,
     row: dict[str, str],
     *,
     clients: dict[str, Client],
     only_client: Client | None,
-    catalogue: _Catalogue,
-) -> _CheckedRow:
-    checked = _CheckedRow(number)
+    catalogue: Catalogue,
+) -> CheckedRow:
+    checked = CheckedRow(number)
     problems = checked.problems
 
     raw_number = row.get("org_number", "").strip()
@@ -246,7 +246,7 @@ def _check_row(
     return checked
 
 
-def _check_duplicate_emails(checked: list[_CheckedRow]) -> None:
+def _check_duplicate_emails(checked: list[CheckedRow]) -> None:
     """An e-mail address may appear once per client in the file; later rows with it are refused."""
     first_row: dict[tuple[int, str], int] = {}
     for item in checked:
@@ -278,16 +278,16 @@ def import_persons(
 
     ``actor`` is the staff member importing (the policy decides per client and invitation), None for the CLI.
     """
-    catalogue = _Catalogue(session, bureau_id)
-    clients = {} if only_client is not None else _clients_by_number(session, bureau_id, rows)
+    catalogue = Catalogue(session, bureau_id)
+    clients = {} if only_client is not None else clients_by_number(session, bureau_id, rows)
     checked = [
-        _check_row(number, row, clients=clients, only_client=only_client, catalogue=catalogue)
+        check_row(number, row, clients=clients, only_client=only_client, catalogue=catalogue)
         for number, row in enumerate(rows, start=2)
     ]
     _check_duplicate_emails(checked)
 
     results: dict[int, RowResult] = {}
-    groups: dict[int, list[_CheckedRow]] = defaultdict(list)
+    groups: dict[int, list[CheckedRow]] = defaultdict(list)
     for item in checked:
         if item.problems:
             results[item.row] = RowResult(item.row, RowStatus.REFUSED, "; ".join(item.problems))
@@ -299,7 +299,37 @@ def import_persons(
     return [results[item.row] for item in checked]
 
 
-def _import_client(session: Session, items: list[_CheckedRow], today: date, actor: User | None) -> list[RowResult]:
+def add_row(session: Session, item: CheckedRow, *, today: date, actor: User | None) -> RowResult:
+    """Add one checked row (and invite when asked) in its own savepoint: created, invited, or refused with the reason.
+
+    A database refusal that is not one of the known rules is re-raised (after the savepoint is rolled back).
+    """
+    row_savepoint = session.begin_nested()
+    try:
+        person = add_person(session, item.client, item.data, today=today)
+        if item.invite:
+            from services.invitations import invite_user
+
+            invite_user(session, person.user, today=today, actor=actor)
+    except DomainError as exc:
+        row_savepoint.rollback()
+        return RowResult(item.row, RowStatus.REFUSED, str(exc))
+    except IntegrityError as exc:
+        row_savepoint.rollback()
+        message = integrity_message(exc)
+        if message is None:
+            raise
+        return RowResult(item.row, RowStatus.REFUSED, message)
+    row_savepoint.commit()
+    if item.invite:
+        message = _(
+            "Created %(name)s and queued the invitation to %(email)s.", name=person.full_name, email=person.email
+        )
+        return RowResult(item.row, RowStatus.INVITED, str(message))
+    return RowResult(item.row, RowStatus.CREATED, str(_("Created %(name)s.", name=person.full_name)))
+
+
+def _import_client(session: Session, items: list[CheckedRow], today: date, actor: User | None) -> list[RowResult]:
     """All valid rows of one client, or none of them."""
     client = items[0].client
     reason = refusal(session, actor, Verb.CLIENT_ADD_PEOPLE, client)
@@ -309,35 +339,15 @@ def _import_client(session: Session, items: list[_CheckedRow], today: date, acto
     refused: dict[int, str] = {}
     group = session.begin_nested()
     for item in items:
-        row_savepoint = session.begin_nested()
         try:
-            person = add_person(session, client, item.data, today=today)
-            if item.invite:
-                from services.invitations import invite_user
-
-                invite_user(session, person.user, today=today, actor=actor)
-        except DomainError as exc:
-            row_savepoint.rollback()
-            refused[item.row] = str(exc)
-        except IntegrityError as exc:
-            row_savepoint.rollback()
-            message = integrity_message(exc)
-            if message is None:
-                group.rollback()
-                raise
-            refused[item.row] = message
+            result = add_row(session, item, today=today, actor=actor)
+        except IntegrityError:
+            group.rollback()
+            raise
+        if result.status is RowStatus.REFUSED:
+            refused[item.row] = result.message
         else:
-            row_savepoint.commit()
-            status = RowStatus.INVITED if item.invite else RowStatus.CREATED
-            if item.invite:
-                message = _(
-                    "Created %(name)s and queued the invitation to %(email)s.",
-                    name=person.full_name,
-                    email=person.email,
-                )
-            else:
-                message = _("Created %(name)s.", name=person.full_name)
-            done.append(RowResult(item.row, status, str(message)))
+            done.append(result)
     if not refused:
         group.commit()
         return done
@@ -345,17 +355,16 @@ def _import_client(session: Session, items: list[_CheckedRow], today: date, acto
     rows = ", ".join(str(row) for row in refused)
     results = [RowResult(row, RowStatus.REFUSED, reason) for row, reason in refused.items()]
     for result in done:
-        results.append(
-            RowResult(
-                result.row,
-                RowStatus.REFUSED,
-                str(
-                    _(
-                        "Not imported: row(s) %(rows)s for the same client (%(client)s) were refused, so none of its rows were imported.",
-                        rows=rows,
-                        client=client.name,
-                    )
-                ),
-            )
-        )
+        results.append(RowResult(result.row, RowStatus.REFUSED, not_imported_message(rows, client.name)))
     return results
+
+
+def not_imported_message(rows: str, client_name: str) -> str:
+    """Why a valid row was not imported: another row of the same client was refused (all or none per client)."""
+    return str(
+        _(
+            "Not imported: row(s) %(rows)s for the same client (%(client)s) were refused, so none of its rows were imported.",
+            rows=rows,
+            client=client_name,
+        )
+    )

@@ -430,3 +430,20 @@ def smtp(app):
         yield server
     finally:
         server.stop()
+
+
+# --- background jobs --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_jobs(app) -> Callable[..., int]:
+    """Run every due background job to its end now, in a session of its own, as the jobs worker would."""
+    from services.jobs import run_until_idle
+
+    def run(**kwargs: Any) -> int:
+        db.session.commit()  # the test's own transaction must not hold SQLite's lock while the "worker" writes
+        claims = run_until_idle(app, **kwargs)
+        db.session.expire_all()
+        return claims
+
+    return run
