@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from forms.base import TranslatedForm
 from forms.validators import EmailAddress, OrgNumber
-from models import ContactRole
+from models import Client, ContactRole, Person
 from services.orgnumbers import normalise
 
 COUNTRY_CODES = [
@@ -32,6 +32,15 @@ def compact_org_number(value):
 
 
 class NewClientForm(TranslatedForm):
+    model_columns = {
+        **{name: Client.__table__.c[name] for name in ("name", "organisation_form")},
+        **{
+            name: Client.__table__.c[name]
+            for prefix in ("business", "postal")
+            for name in (f"{prefix}_address_lines", f"{prefix}_postal_code", f"{prefix}_city")
+        },
+        **{f"contact_{name}": Person.__table__.c[name] for name in ("first_name", "last_name", "email", "phone")},
+    }
     is_demo = BooleanField(_l("Demo"), description=_l("A demo client can never become a real client."))
     template = SelectField(_l("Customer template"), coerce=str, validators=[Optional()])
     company_query = StringField(

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.no import orgnr
 
-from models import ContactRole, CustomerTemplate
+from models import Client, ContactRole, CustomerTemplate, Person
 from services.client_refresh import address_values
 from services.clients import DuplicateOrgNumber, NewClient, create_client
 from services.errors import DomainError
+from services.inputs import cell_problems, clean_row
 from services.orgnumbers import normalise
 from services.registry import CompanyRecord, CompanyRegistry, CompanyStatus, RegistryError
 from services.registry.messages import user_message
@@ -33,6 +34,14 @@ EXAMPLE_ROWS = [
     ("974760673", "", "Norsk standard", "no", "Kari", "Nordmann", "kari@example.no", "+47 99999999", "daglig_leder"),
     ("", "Nystartet Kafé AS", "", "yes", "", "", "", "", ""),
 ]
+# The cells that are stored as they are, and the columns that hold them (their length and one-line rules).
+CELL_COLUMNS = {
+    "name": Client.__table__.c.name,
+    "contact_first_name": Person.__table__.c.first_name,
+    "contact_last_name": Person.__table__.c.last_name,
+    "contact_email": Person.__table__.c.email,
+    "contact_phone": Person.__table__.c.phone,
+}
 
 
 class RowStatus(enum.StrEnum):
@@ -80,7 +89,13 @@ def import_clients(
             select(CustomerTemplate.id, CustomerTemplate.name).where(CustomerTemplate.bureau_id == bureau_id)
         )
     }
-    numbers = {normalise(r["org_number"]) for r in rows if r.get("org_number") and orgnr.is_valid(r["org_number"])}
+    cell_errors = [cell_problems(row, CELL_COLUMNS) for row in rows]
+    rows = [clean_row(row, CELL_COLUMNS) for row in rows]
+    numbers = {
+        normalise(row["org_number"])
+        for row, errors in zip(rows, cell_errors, strict=True)
+        if not errors and row.get("org_number") and orgnr.is_valid(row["org_number"])
+    }
     records: dict[str, CompanyRecord] = {}
     registry_error: str | None = None
     if numbers:
@@ -90,7 +105,10 @@ def import_clients(
             registry_error = user_message(exc)
 
     results = []
-    for index, row in enumerate(rows, start=2):
+    for index, (row, errors) in enumerate(zip(rows, cell_errors, strict=True), start=2):
+        if errors:  # an over-long cell or a NUL: the row is refused, naming each cell
+            results.append(RowResult(index, RowStatus.INVALID, "; ".join(errors)))
+            continue
         result = _import_row(session, bureau_id, index, row, templates, records, registry_error)
         results.append(result)
     return results

@@ -37,8 +37,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Client, Package, PackageKind, PersonKind, User
+from models import Client, Package, PackageKind, Person, PersonKind, User
 from services.errors import DomainError, integrity_message
+from services.inputs import cell_problems, clean_row
 from services.orgnumbers import normalise
 from services.people import NewPerson, add_person
 from services.policy import Verb, refusal
@@ -60,6 +61,13 @@ EXAMPLE_ROWS = [
     ("974760673", "external_user", "Per", "Revisor", "per@revisor.example", "", "CRM", "", "2030-12-31", "no"),
     ("974760673", "person", "Ola", "Nordmann", "", "", "", "", "", "no"),
 ]
+# The cells that are stored as they are, and the columns that hold them (their length and one-line rules).
+CELL_COLUMNS = {
+    "first_name": Person.__table__.c.first_name,
+    "last_name": Person.__table__.c.last_name,
+    "email": Person.__table__.c.email,
+    "phone": Person.__table__.c.phone,
+}
 IMPORT_KINDS = (PersonKind.USER, PersonKind.EXTERNAL_USER, PersonKind.USER_WITHOUT_PACKAGES, PersonKind.PERSON)
 ADDON_SEPARATOR = "|"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -279,10 +287,15 @@ def import_persons(
     ``actor`` is the staff member importing (the policy decides per client and invitation), None for the CLI.
     """
     catalogue = _Catalogue(session, bureau_id)
-    clients = {} if only_client is not None else _clients_by_number(session, bureau_id, rows)
+    cell_errors = [cell_problems(row, CELL_COLUMNS) for row in rows]
+    rows = [clean_row(row, CELL_COLUMNS) for row in rows]
+    sound = [row for row, errors in zip(rows, cell_errors, strict=True) if not errors]
+    clients = {} if only_client is not None else _clients_by_number(session, bureau_id, sound)
     checked = [
-        _check_row(number, row, clients=clients, only_client=only_client, catalogue=catalogue)
-        for number, row in enumerate(rows, start=2)
+        _CheckedRow(number, problems=errors)
+        if errors  # an over-long cell or a NUL: refused before anything else reads the row
+        else _check_row(number, row, clients=clients, only_client=only_client, catalogue=catalogue)
+        for number, (row, errors) in enumerate(zip(rows, cell_errors, strict=True), start=2)
     ]
     _check_duplicate_emails(checked)
 
