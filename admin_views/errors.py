@@ -10,7 +10,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from admin_views.edge import request_id
-
 from extensions import db
 from services.errors import DomainError
 

@@ -34,7 +34,9 @@ def column_problem(field: Any, column: Any) -> object | None:
     if isinstance(value, str):
         return text_problem(value, max_length(column) if column is not None else TEXT_MAX)
     if isinstance(value, list | tuple):
-        return next((text_problem(v, TEXT_MAX) for v in value if isinstance(v, str) and text_problem(v, TEXT_MAX)), None)
+        return next(
+            (text_problem(v, TEXT_MAX) for v in value if isinstance(v, str) and text_problem(v, TEXT_MAX)), None
+        )
     return number_problem(value, column if column is not None else _ANY_INTEGER)
 
 

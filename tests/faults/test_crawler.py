@@ -33,11 +33,12 @@ QUERY_NAMES = (
 # Routes the crawler leaves alone: logging out would end its session; the login form counts failed attempts (a row
 # per try, by design; tests/test_hostile_inputs.py covers it); static files are files.
 SKIPPED = {"auth.logout", "auth.login", "static", "admin.static"}
-# POST-only buttons that act on the row they name without any input (archive, invite, switch on, consent again):
-# reached only with hostile ids, because with a real one they would rightly change it.
+# Buttons that act on the row they name without any other input (archive, invite, switch on, consent again, the
+# confirmed permanent delete): reached only with hostile ids, because with a real one they would rightly change it.
 ACTS_WITHOUT_INPUT = {
     "clients.archive_one_view", "persons.archive_one_view", "users.archive_one_view", "clients.person_operation_view",
     "clients.switch_view", "clients.consent_view", "clients.refresh_view", "billing.close",
+    "clients.delete_permanently_view", "persons.delete_permanently_view", "users.delete_permanently_view",
 }  # fmt: skip
 # Counted rows that a request may add by design, whatever it is given: failed logins, and the billing totals a page
 # view folds the waiting changes into (derived caches, services/billing_totals.py).
@@ -153,7 +154,7 @@ class Crawl:
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         self.requests += 1
         response = self.client.open(path, method=method, **kwargs)
-        response.text  # read, and close: a streamed download left open is a ResourceWarning
+        response.get_data()  # read, and close: a streamed download left open is a ResourceWarning
         response.close()
         if response.status_code >= 500:
             args = {k: (v[:20] if isinstance(v, str) else v) for k, v in (kwargs.get("query_string") or {}).items()}

@@ -154,9 +154,9 @@ def test_the_500_page_names_the_request_too(app, client, login_as, monkeypatch, 
     assert "Noe gikk galt" in body and "a bug" not in body and "Traceback" not in body
     request_id = _REFERENCE.search(body).group(1)
     assert response.headers["X-Request-Id"] == request_id
-    assert any(
-        request_id in record.getMessage() and record.exc_info for record in caplog.records
-    ), "the traceback's log line does not name the request"
+    assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records), (
+        "the traceback's log line does not name the request"
+    )
 
 
 def test_every_answer_carries_a_request_id(client):
