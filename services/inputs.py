@@ -126,27 +126,40 @@ def clean_row(row: dict[str, str], columns: dict[str, Any]) -> dict[str, str]:
     }
 
 
+_CHECKED_COLUMNS: dict[Any, list[tuple[str, Any]]] = {}
+
+
+def _checked_columns(mapper: Any) -> list[tuple[str, Any]]:
+    """A mapper's text and number columns by attribute key (worked out once per mapper)."""
+    found = _CHECKED_COLUMNS.get(mapper)
+    if found is None:
+        found = [
+            (attribute.key, attribute.columns[0])
+            for attribute in mapper.column_attrs
+            if len(attribute.columns) == 1 and isinstance(attribute.columns[0].type, String | Integer | Numeric)
+        ]
+        _CHECKED_COLUMNS[mapper] = found
+    return found
+
+
 def _check_row(obj: Any) -> None:
+    """A new row's values, or a changed row's changed values (read from the instance state: no history loads)."""
     state = inspect(obj)
-    mapper = state.mapper
-    for attribute in mapper.column_attrs:
-        if len(attribute.columns) != 1:
+    changed = None if state.key is None else state.committed_state
+    values = state.dict
+    for key, column in _checked_columns(state.mapper):
+        if changed is not None and key not in changed:
             continue
-        column = attribute.columns[0]
-        history = state.attrs[attribute.key].history
-        if not history.added:
-            continue
-        value = history.added[0]
+        value = values.get(key)
         if value is None:
             continue
-        label = f"{mapper.local_table.name}.{column.name}"
-        fixed = cleaned(value, column, label)
+        fixed = cleaned(value, column, f"{state.mapper.local_table.name}.{column.name}")
         if fixed is not value and fixed != value:
-            setattr(obj, attribute.key, fixed)
+            setattr(obj, key, fixed)
 
 
 def _guard(session: Session, flush_context: Any, instances: Any) -> None:
-    for obj in list(session.new) + list(session.dirty):
+    for obj in [*session.new, *session.dirty]:
         _check_row(obj)
 
 
