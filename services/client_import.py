@@ -89,13 +89,7 @@ def import_clients(
             select(CustomerTemplate.id, CustomerTemplate.name).where(CustomerTemplate.bureau_id == bureau_id)
         )
     }
-    cell_errors = [cell_problems(row, CELL_COLUMNS) for row in rows]
-    rows = [clean_row(row, CELL_COLUMNS) for row in rows]
-    numbers = {
-        normalise(row["org_number"])
-        for row, errors in zip(rows, cell_errors, strict=True)
-        if not errors and row.get("org_number") and orgnr.is_valid(row["org_number"])
-    }
+    numbers = {normalise(r["org_number"]) for r in rows if r.get("org_number") and orgnr.is_valid(r["org_number"])}
     records: dict[str, CompanyRecord] = {}
     registry_error: str | None = None
     if numbers:
@@ -105,16 +99,17 @@ def import_clients(
             registry_error = user_message(exc)
 
     results = []
-    for index, (row, errors) in enumerate(zip(rows, cell_errors, strict=True), start=2):
-        if errors:  # an over-long cell or a NUL: the row is refused, naming each cell
-            results.append(RowResult(index, RowStatus.INVALID, "; ".join(errors)))
-            continue
+    for index, row in enumerate(rows, start=2):
         result = _import_row(session, bureau_id, index, row, templates, records, registry_error)
         results.append(result)
     return results
 
 
 def _import_row(session, bureau_id, index, row, templates, records, registry_error) -> RowResult:
+    problems = cell_problems(row, CELL_COLUMNS)
+    if problems:  # an over-long cell or a NUL: the row is refused, naming each cell
+        return RowResult(index, RowStatus.INVALID, "; ".join(problems))
+    row = clean_row(row, CELL_COLUMNS)
     raw_number = row.get("org_number", "")
     name = row.get("name", "").strip()
     if not raw_number and not name:

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from models import Client, Package, PackageKind, Person, PersonKind, User
 from services.errors import DomainError, integrity_message
-from services.inputs import cell_problems, clean_row
+from services.inputs import cell_problems, clean_row, text_problem
 from services.orgnumbers import normalise
 from services.people import NewPerson, add_person
 from services.policy import Verb, refusal
@@ -142,6 +142,7 @@ class _Catalogue:
 
 def _clients_by_number(session: Session, bureau_id: int, rows: list[dict[str, str]]) -> dict[str, Client]:
     numbers = {normalise(r.get("org_number", "")) for r in rows if r.get("org_number", "").strip()}
+    numbers = {number for number in numbers if not text_problem(number, None)}  # no NUL into the query
     if not numbers:
         return {}
     clients = session.scalars(select(Client).where(Client.bureau_id == bureau_id, Client.org_number.in_(numbers)))
@@ -158,6 +159,11 @@ def _check_row(
 ) -> _CheckedRow:
     checked = _CheckedRow(number)
     problems = checked.problems
+
+    problems.extend(cell_problems(row, CELL_COLUMNS))
+    if problems:  # an over-long cell or a NUL: refused before anything else reads the row
+        return checked
+    row = clean_row(row, CELL_COLUMNS)
 
     raw_number = row.get("org_number", "").strip()
     compact = normalise(raw_number) or ""
@@ -287,15 +293,10 @@ def import_persons(
     ``actor`` is the staff member importing (the policy decides per client and invitation), None for the CLI.
     """
     catalogue = _Catalogue(session, bureau_id)
-    cell_errors = [cell_problems(row, CELL_COLUMNS) for row in rows]
-    rows = [clean_row(row, CELL_COLUMNS) for row in rows]
-    sound = [row for row, errors in zip(rows, cell_errors, strict=True) if not errors]
-    clients = {} if only_client is not None else _clients_by_number(session, bureau_id, sound)
+    clients = {} if only_client is not None else _clients_by_number(session, bureau_id, rows)
     checked = [
-        _CheckedRow(number, problems=errors)
-        if errors  # an over-long cell or a NUL: refused before anything else reads the row
-        else _check_row(number, row, clients=clients, only_client=only_client, catalogue=catalogue)
-        for number, (row, errors) in enumerate(zip(rows, cell_errors, strict=True), start=2)
+        _check_row(number, row, clients=clients, only_client=only_client, catalogue=catalogue)
+        for number, row in enumerate(rows, start=2)
     ]
     _check_duplicate_emails(checked)
 
