@@ -50,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from admin_views.auth import bp as auth_bp
     from admin_views.auth import safe_next
     from admin_views.consent import bp as consent_bp
+    from admin_views.edge import init_edge
     from admin_views.errors import register_error_pages
     from admin_views.invitation import bp as invitation_bp
     from admin_views.security import init_security
@@ -58,10 +59,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from services.audit import register_audit
     from services.billing_close import register_closed_month_guard
     from services.billing_totals import register_billing_change_hook
+    from services.inputs import register_input_guard
     from services.policy import register_policy
     from services.sessions import register_sessions
 
+    init_edge(app)  # before the routes: ids in paths are bounded to 64 bits
     register_audit(db)
+    register_input_guard()
     register_policy()
     register_sessions()
     init_security(app)

@@ -19,7 +19,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import false, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField, SelectField
 from wtforms.validators import ValidationError
@@ -43,6 +44,11 @@ class AdminForm(TranslatedForm, BaseForm):
 
     class Meta(TranslatedForm.Meta):
         pass
+
+
+def model_columns(model: type) -> dict[str, Any]:
+    """A model's columns by attribute name: what a generic form's field of that name fills."""
+    return {attr.key: attr.columns[0] for attr in sa_inspect(model).column_attrs if len(attr.columns) == 1}
 
 
 def per_request(options_factory):
@@ -426,7 +432,13 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
             abort(404)
         return record
 
-    # --- forms: optimistic locking -----------------------------------------------------------
+    # --- forms: the columns they fill, optimistic locking -------------------------------------
+    def scaffold_form(self):
+        """Flask-Admin's form for the model, told which column each field fills (forms/columns.py)."""
+        form_class = super().scaffold_form()
+        form_class.model_columns = model_columns(self.model)
+        return form_class
+
     def get_edit_form(self):
         form_class = super().get_edit_form()
 
@@ -554,6 +566,8 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
                 "error",
             )
             return True
+        if isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
+            return False  # the database failed, not the input: the error page says so (admin_views/errors.py)
         if isinstance(exc, IntegrityError):
             log.warning("Database refusal in %s: %s", type(self).__name__, exc.orig)
             message = integrity_message(exc)

@@ -7,6 +7,7 @@ from datetime import date
 from flask import abort, flash, redirect, request
 from flask_admin import expose
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
@@ -21,6 +22,7 @@ from services import policy
 from services.access import employee_candidates
 from services.archive import archive
 from services.errors import DomainError
+from services.inputs import cleaned
 from services.people import NewPerson, add_person, change_access, current_assignments, remove_access
 from services.policy import Verb
 from services.submissions import AlreadySubmitted
@@ -88,6 +90,23 @@ def _with_access_choices(form: AccessForm, bureau_id: int) -> dict:
     }
     rights |= {p.id: sorted(perm.name for perm in p.permissions) for p in addons}
     return {"includes": includes, "rights": rights, "permission_names": {p.id: p.name for p in permissions}}
+
+
+# The people rows of the add form are list fields outside WTForms: each is checked against its column here.
+ROW_COLUMNS = {
+    "first_name": (Person.__table__.c.first_name, _l("First name")),
+    "last_name": (Person.__table__.c.last_name, _l("Last name")),
+    "email": (Person.__table__.c.email, _l("E-mail")),
+    "phone": (Person.__table__.c.phone, _l("Phone")),
+}
+
+
+def _checked_row(row: dict) -> dict:
+    """The row with one-line values, or ``InvalidInput`` naming the field (a NUL, a value longer than its column)."""
+    return {
+        name: cleaned(value, *ROW_COLUMNS[name]) if name in ROW_COLUMNS and value else value
+        for name, value in row.items()
+    }
 
 
 class PeopleTabMixin:
@@ -183,6 +202,7 @@ class PeopleTabMixin:
             raise DomainError(_("Add at least one person."))
         people = []
         for number, row in enumerate(rows, start=1):
+            row = _checked_row(row)
             data = NewPerson(
                 kind=kind,
                 first_name=row.get("first_name", ""),

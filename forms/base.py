@@ -13,6 +13,8 @@ from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms.i18n import get_translations
 
+from forms.columns import ColumnRules
+
 WTFORMS_LANGUAGE = {"no": "nb"}
 
 
@@ -37,8 +39,9 @@ class WTFormsMessages:
 MESSAGES = WTFormsMessages()
 
 
-class TranslatedForm(FlaskForm):
-    """Base of every form here: Flask-WTF's CSRF, WTForms' messages in the UI language."""
+class TranslatedForm(ColumnRules, FlaskForm):
+    """Base of every form here: Flask-WTF's CSRF, WTForms' messages in the UI language, every field checked against
+    its column (forms/columns.py)."""
 
     class Meta(FlaskForm.Meta):
         def get_translations(self, form):

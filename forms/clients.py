@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from forms.base import TranslatedForm
 from forms.one_time import OneTimeForm
 from forms.validators import EmailAddress, OrgNumber
-from models import ContactRole
+from models import Client, ContactRole, Person
 from services.orgnumbers import normalise
 
 COUNTRY_CODES = [
@@ -33,6 +33,15 @@ def compact_org_number(value):
 
 
 class NewClientForm(OneTimeForm, TranslatedForm):
+    model_columns = {
+        **{name: Client.__table__.c[name] for name in ("name", "organisation_form")},
+        **{
+            name: Client.__table__.c[name]
+            for prefix in ("business", "postal")
+            for name in (f"{prefix}_address_lines", f"{prefix}_postal_code", f"{prefix}_city")
+        },
+        **{f"contact_{name}": Person.__table__.c[name] for name in ("first_name", "last_name", "email", "phone")},
+    }
     is_demo = BooleanField(_l("Demo"), description=_l("A demo client can never become a real client."))
     template = SelectField(_l("Customer template"), coerce=str, validators=[Optional()])
     company_query = StringField(

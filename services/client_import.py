@@ -10,10 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.no import orgnr
 
-from models import ContactRole, CustomerTemplate
+from models import Client, ContactRole, CustomerTemplate, Person
 from services.client_refresh import address_values
 from services.clients import DuplicateOrgNumber, NewClient, create_client
 from services.errors import DomainError
+from services.inputs import cell_problems, clean_row
 from services.orgnumbers import normalise
 from services.registry import CompanyRecord, CompanyRegistry, CompanyStatus, RegistryError
 from services.registry.messages import user_message
@@ -33,6 +34,14 @@ EXAMPLE_ROWS = [
     ("974760673", "", "Norsk standard", "no", "Kari", "Nordmann", "kari@example.no", "+47 99999999", "daglig_leder"),
     ("", "Nystartet Kafé AS", "", "yes", "", "", "", "", ""),
 ]
+# The cells that are stored as they are, and the columns that hold them (their length and one-line rules).
+CELL_COLUMNS = {
+    "name": Client.__table__.c.name,
+    "contact_first_name": Person.__table__.c.first_name,
+    "contact_last_name": Person.__table__.c.last_name,
+    "contact_email": Person.__table__.c.email,
+    "contact_phone": Person.__table__.c.phone,
+}
 
 
 class RowStatus(enum.StrEnum):
@@ -106,6 +115,10 @@ def lookup_rows(rows: list[dict[str, str]], registry: CompanyRegistry) -> tuple[
 
 def import_row(session, bureau_id, index, row, templates, records, registry_error) -> RowResult:
     """One spreadsheet row (``index`` is its row number) checked and created in its own savepoint."""
+    problems = cell_problems(row, CELL_COLUMNS)
+    if problems:  # an over-long cell or a NUL: the row is refused, naming each cell
+        return RowResult(index, RowStatus.INVALID, "; ".join(problems))
+    row = clean_row(row, CELL_COLUMNS)
     raw_number = row.get("org_number", "")
     name = row.get("name", "").strip()
     if not raw_number and not name:

@@ -37,8 +37,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Client, Package, PackageKind, PersonKind, User
+from models import Client, Package, PackageKind, Person, PersonKind, User
 from services.errors import DomainError, integrity_message
+from services.inputs import cell_problems, clean_row, text_problem
 from services.orgnumbers import normalise
 from services.people import NewPerson, add_person
 from services.policy import Verb, refusal
@@ -60,6 +61,13 @@ EXAMPLE_ROWS = [
     ("974760673", "external_user", "Per", "Revisor", "per@revisor.example", "", "CRM", "", "2030-12-31", "no"),
     ("974760673", "person", "Ola", "Nordmann", "", "", "", "", "", "no"),
 ]
+# The cells that are stored as they are, and the columns that hold them (their length and one-line rules).
+CELL_COLUMNS = {
+    "first_name": Person.__table__.c.first_name,
+    "last_name": Person.__table__.c.last_name,
+    "email": Person.__table__.c.email,
+    "phone": Person.__table__.c.phone,
+}
 IMPORT_KINDS = (PersonKind.USER, PersonKind.EXTERNAL_USER, PersonKind.USER_WITHOUT_PACKAGES, PersonKind.PERSON)
 ADDON_SEPARATOR = "|"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -134,6 +142,7 @@ class Catalogue:
 
 def clients_by_number(session: Session, bureau_id: int, rows: list[dict[str, str]]) -> dict[str, Client]:
     numbers = {normalise(r.get("org_number", "")) for r in rows if r.get("org_number", "").strip()}
+    numbers = {number for number in numbers if not text_problem(number, None)}  # no NUL into the query
     if not numbers:
         return {}
     clients = session.scalars(select(Client).where(Client.bureau_id == bureau_id, Client.org_number.in_(numbers)))
@@ -150,6 +159,11 @@ def check_row(
 ) -> CheckedRow:
     checked = CheckedRow(number)
     problems = checked.problems
+
+    problems.extend(cell_problems(row, CELL_COLUMNS))
+    if problems:  # an over-long cell or a NUL: refused before anything else reads the row
+        return checked
+    row = clean_row(row, CELL_COLUMNS)
 
     raw_number = row.get("org_number", "").strip()
     compact = normalise(raw_number) or ""

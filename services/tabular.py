@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from flask_babel import lazy_gettext as _
 
 from services.errors import DomainError
+from services.inputs import single_line, text_problem
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 10_000
@@ -26,9 +27,15 @@ def read_table(data: bytes, filename: str, expected_header: Sequence[str]) -> li
     else:
         raise DomainError(_("Upload a .csv or .xlsx file."))
     try:
-        header = [cell.strip().lower() for cell in next(rows)]
+        header = [single_line(cell).strip().lower() for cell in next(rows)]
     except StopIteration:
         raise DomainError(_("The file is empty.")) from None
+    duplicated = sorted({column for column in header if column and header.count(column) > 1})
+    if duplicated:
+        # Which of two same-named columns holds the data is a guess either way: the file is refused instead.
+        raise DomainError(
+            _("The header row names a column more than once: %(columns)s.", columns=", ".join(duplicated))
+        )
     missing = [column for column in expected_header if column not in header]
     unknown = [column for column in header if column and column not in expected_header]
     if missing or unknown:
@@ -37,7 +44,7 @@ def read_table(data: bytes, filename: str, expected_header: Sequence[str]) -> li
                 "The header row must be: %(expected)s (missing: %(missing)s; unknown: %(unknown)s).",
                 expected=",".join(expected_header),
                 missing=", ".join(missing) or "–",
-                unknown=", ".join(unknown) or "–",
+                unknown=", ".join(repr(column) if text_problem(column, 100) else column for column in unknown) or "–",
             )
         )
     table = []

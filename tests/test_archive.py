@@ -490,7 +490,7 @@ def test_database_errors_never_reach_the_screen(
     for response in responses:
         text = page(response)
         assert not any(leak in text for leak in LEAKS), text[:2000]
-        assert response.status_code in (200, 500)
+        assert response.status_code in (200, 500, 503)  # 503: the database failed (admin_views/errors.py)
         assert "gikk galt" in text or "ble ikke lagret" in text or "ingenting" in text.lower() or "databasen" in text
     stored = fresh(Client, customer.id)
     assert not stored.is_demo and stored.archived_at is None and not stored.company_lookup_enabled
