@@ -104,16 +104,17 @@ def cleaned(value: Any, column: Any, label: object) -> Any:
 
 
 def cell_problems(row: dict[str, str], columns: dict[str, Any]) -> list[str]:
-    """An import row's cells against the columns they go to: one message per bad cell, prefixed with its header."""
+    """An import row's cells against the columns they go to: one message per bad cell, prefixed with its header.
+    Only text is a cell: a value the import itself put in the row (a job's client id) is not checked."""
     problems = []
     for header, column in columns.items():
         value = row.get(header)
-        if value:
+        if value and isinstance(value, str):
             problem = text_problem(single_line(value) if is_single_line(column) else value, max_length(column))
             if problem is not None:
                 problems.append(f"{header}: {problem}")
     for header, value in row.items():  # columns that go nowhere (a demo flag, a package code) still take no NUL
-        if header not in columns and value and _CONTROL.search(value):
+        if header not in columns and isinstance(value, str) and _CONTROL.search(value):
             problems.append(f"{header}: {text_problem(value, None)}")
     return problems
 
@@ -121,7 +122,9 @@ def cell_problems(row: dict[str, str], columns: dict[str, Any]) -> list[str]:
 def clean_row(row: dict[str, str], columns: dict[str, Any]) -> dict[str, str]:
     """The row with its one-line cells' line breaks made spaces (after ``cell_problems`` found nothing)."""
     return {
-        header: single_line(value) if header in columns and is_single_line(columns[header]) else value
+        header: single_line(value)
+        if isinstance(value, str) and header in columns and is_single_line(columns[header])
+        else value
         for header, value in row.items()
     }
 
