@@ -18,7 +18,7 @@ from flask_babel import format_date, format_datetime, format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import false, func, literal, literal_column, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -127,41 +127,107 @@ class SearchFilter(BaseSQLAFilter):
         return _l("contains")
 
 
-class _OutsideRange:
+PROBE_ROWS = 2000
+
+
+def _bureau_index_leads_with(column: Any) -> bool:
+    """Whether the column's table has an index on (bureau_id, column, …): the probe below reads only that index."""
+    table = getattr(column, "table", None)
+    if table is None or "bureau_id" not in table.c:
+        return False
+    for index in table.indexes:
+        names = [part.name for part in index.columns]
+        if names[:2] == ["bureau_id", column.name]:
+            return True
+    return False
+
+
+def weighed_by_probe(column: Any, criterion: Any) -> Any:
+    """A date filter's criterion, after asking the column's index how many of the bureau's rows it keeps (reading at
+    most ``PROBE_ROWS`` index entries, well under a millisecond).
+
+    Few: the grid then sorts those rows (``rows_are_few``) instead of walking its order's index through the whole
+    bureau in search of them — 8 to 10 s on SQLite at 1M clients for an end date that no assignment has. Many: on
+    SQLite, the criterion is marked as keeping most rows (``likelihood``), so the planner walks the grid's order and
+    stops at the page instead of sorting them all (SQLite keeps no histogram and guesses that any range is
+    selective: 6 to 9 s for "Til og med mellom" a year). PostgreSQL's statistics choose well on their own."""
+    expression = getattr(column, "expression", column)
+    if not (has_request_context() and current_user.is_authenticated and _bureau_index_leads_with(expression)):
+        return criterion
+    table = expression.table
+    kept = select(literal(1)).select_from(table).where(table.c.bureau_id == current_user.bureau_id, criterion)
+    probe = select(func.count()).select_from(kept.limit(PROBE_ROWS).subquery())
+    if db.session.execute(probe).scalar_one() < PROBE_ROWS:
+        rows_are_few()
+        return criterion
+    if db.session.get_bind().dialect.name == "sqlite":
+        return func.likelihood(criterion, literal_column("0.9"))  # untyped: "= 1" after it would hide the hint
+    return criterion
+
+
+class _ProbedDate:
+    """Flask-Admin's date and datetime filters with the same rows, weighed by ``weighed_by_probe``."""
+
+    def criterion(self, column: Any, value: Any) -> Any:
+        raise NotImplementedError
+
+    def apply(self, query, value, alias=None):
+        column = self.get_column(alias)
+        criterion = self.criterion(column, value)
+        return query.filter(weighed_by_probe(column, criterion) if alias is None else criterion)
+
+
+class _Equal(_ProbedDate):
+    def criterion(self, column, value):
+        return column == value
+
+
+class _Greater(_ProbedDate):
+    def criterion(self, column, value):
+        return column > value
+
+
+class _Smaller(_ProbedDate):
+    def criterion(self, column, value):
+        return column < value
+
+
+class _Between(_ProbedDate):
+    def criterion(self, column, value):
+        start, end = value
+        return column.between(start, end)
+
+
+class _OutsideRange(_ProbedDate):
     """ "Not between" and "not equal" on a date written as two ranges (``< start OR > end``) rather than ``NOT``: the
     same rows (an empty date is in neither), but each side can be read from the column's index, so a filter that
     keeps few rows finds them instead of walking the whole bureau in the grid's order (3.5 s at 1M clients)."""
 
-    def apply(self, query, value, alias=None):
+    def criterion(self, column, value):
         start, end = value if isinstance(value, list | tuple) else (value, value)
-        column = self.get_column(alias)
-        return query.filter(or_(column < start, column > end))
+        return or_(column < start, column > end)
 
 
-class DateNotBetween(_OutsideRange, sqla_filters.DateNotBetweenFilter):
-    pass
-
-
-class DateTimeNotBetween(_OutsideRange, sqla_filters.DateTimeNotBetweenFilter):
-    pass
-
-
-class DateNotEqual(_OutsideRange, sqla_filters.DateNotEqualFilter):
-    pass
-
-
-class DateTimeNotEqual(_OutsideRange, sqla_filters.DateTimeNotEqualFilter):
-    pass
+def _probed(kind: type, mixin: type) -> type:
+    return type(kind.__name__, (mixin, kind), {"__module__": __name__})
 
 
 def _outside_ranges(kinds: tuple[type, ...]) -> tuple[type, ...]:
     swap = {
-        sqla_filters.DateNotBetweenFilter: DateNotBetween,
-        sqla_filters.DateTimeNotBetweenFilter: DateTimeNotBetween,
-        sqla_filters.DateNotEqualFilter: DateNotEqual,
-        sqla_filters.DateTimeNotEqualFilter: DateTimeNotEqual,
+        sqla_filters.DateEqualFilter: _Equal,
+        sqla_filters.DateGreaterFilter: _Greater,
+        sqla_filters.DateSmallerFilter: _Smaller,
+        sqla_filters.DateBetweenFilter: _Between,
+        sqla_filters.DateNotBetweenFilter: _OutsideRange,
+        sqla_filters.DateNotEqualFilter: _OutsideRange,
+        sqla_filters.DateTimeEqualFilter: _Equal,
+        sqla_filters.DateTimeGreaterFilter: _Greater,
+        sqla_filters.DateTimeSmallerFilter: _Smaller,
+        sqla_filters.DateTimeBetweenFilter: _Between,
+        sqla_filters.DateTimeNotBetweenFilter: _OutsideRange,
+        sqla_filters.DateTimeNotEqualFilter: _OutsideRange,
     }
-    return tuple(swap.get(kind, kind) for kind in kinds)
+    return tuple(_probed(kind, swap[kind]) if kind in swap else kind for kind in kinds)
 
 
 class GridFilterConverter(sqla_filters.FilterConverter):
@@ -382,6 +448,8 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
                 "warning",
             )
             return None, []
+        if has_request_context():
+            g.grid_rows_are_few = False  # set again by this list's own search or filters (see ``rows_are_few``)
         return super().get_list(page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size)
 
     def _order_by(self, query, joins, sort_joins, sort_field, sort_desc):

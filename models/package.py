@@ -101,7 +101,8 @@ class PackageAssignment(TenantOwned, Versioned, Timestamped, db.Model):
         # The grid's sorts and filters within a bureau (latest start first by default), and "holds package P".
         Index("ix_package_assignments_bureau_from", "bureau_id", "valid_from"),
         Index("ix_package_assignments_bureau_kind_from", "bureau_id", "package_kind", "valid_from"),
-        Index("ix_package_assignments_bureau_to", "bureau_id", "valid_to"),
+        # An end date's assignments in the grid's order (latest start first), read straight from the index.
+        Index("ix_package_assignments_bureau_to_from", "bureau_id", "valid_to", "valid_from"),
         Index("ix_package_assignments_user_package", "user_id", "package_id", "valid_from", "valid_to"),
         Index("ix_package_assignments_package_to", "package_id", "valid_to", "valid_from", "user_id"),
     )

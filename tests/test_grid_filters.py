@@ -102,3 +102,90 @@ def test_date_filters_that_exclude_a_range_keep_exactly_the_dates_outside(
     assert "valid_from <" in where and "valid_from >" in where and "BETWEEN" not in where, where
     for hostile in ("2026-02-28 to 2026-02-01", "2026-13-01 to 2026-02-01", "x\x00 to y", "9" * 40):
         assert client.get("/admin/assignments/", query_string={"flt0_3": hostile}).status_code == 200
+
+
+def test_end_date_filters_keep_the_same_rows_whether_the_probe_finds_few_or_many(
+    app, client, login_as, make_client, make_person, make_user, make_package, assign, monkeypatch
+):
+    """Date filters ask the column's index how many of the bureau's rows they keep (issue 9). Few: the grid sorts
+    those rows (its order becomes an expression no index holds), found through the end date's index. Many: on SQLite
+    the criterion is marked as keeping most rows, so the planner walks the grid's order. Either way the rows listed
+    are exactly the filter's, and another bureau's rows never count or show."""
+    from datetime import date
+
+    from admin_views import base
+    from tests.test_grid_queries import plan_of
+
+    login_as("admin")
+    package = make_package()
+    customer = make_client()
+    ends = {"åpen": None, "jan": date(2026, 1, 31), "feb": date(2026, 2, 28), "mar": date(2026, 3, 31)}
+    for word, end in ends.items():
+        user = make_user(customer, person=make_person(customer, first_name=f"Slutt{word}"))
+        assign(user, package, date(2026, 1, 1), end)
+
+    def listed(operation: str, value: str) -> tuple[set[str], str]:
+        index = _filter_index(app, "assignments", "Til og med", operation)
+        path = f"/admin/assignments/?flt0_{index}={value.replace(' ', '+')}"
+        page = client.get(path).get_data(as_text=True)
+        return {word for word in ends if f"Slutt{word}" in page}, grid_statement(client, path)[0]
+
+    expected = {
+        ("er lik", "2026-02-28"): {"feb"},
+        ("er lik", "2026-11-01"): set(),
+        ("ikke lik", "2026-02-28"): {"jan", "mar"},
+        ("større enn", "2026-02-28"): {"mar"},
+        ("mindre enn", "2026-02-28"): {"jan"},
+        ("mellom", "2026-01-31 to 2026-02-28"): {"jan", "feb"},
+        ("ikke mellom", "2026-01-31 to 2026-02-28"): {"mar"},
+    }
+    for (operation, value), words in expected.items():
+        rows, sql = listed(operation, value)
+        assert rows == words, (operation, value, rows)
+        assert "coalesce" in sql.lower() and "likelihood" not in sql.lower(), sql  # at most 3 rows: few
+    index = _filter_index(app, "assignments", "Til og med", "er lik")
+    plan = plan_of(*grid_statement(client, f"/admin/assignments/?flt0_{index}=2026-11-01"))
+    assert "ix_package_assignments_bureau_to_from" in plan, plan
+
+    monkeypatch.setattr(base, "PROBE_ROWS", 2)  # the same rows, now "many" for every filter that keeps two or more
+    for (operation, value), words in expected.items():
+        rows, sql = listed(operation, value)
+        assert rows == words, (operation, value, rows)
+        many = len(words) >= 2
+        assert ("coalesce" in sql.lower()) is not many, sql
+        assert ("likelihood" in sql.lower()) is (many and db.engine.dialect.name == "sqlite"), sql
+
+
+def test_the_date_filter_probe_counts_only_the_bureaus_own_rows(
+    app, client, login_as, make_bureau, make_client, make_person, make_user, make_package, assign, monkeypatch
+):
+    """Another bureau's many rows with the same end date do not make this bureau's few rows look many."""
+    from datetime import date
+
+    from admin_views import base
+
+    login_as("admin")
+    monkeypatch.setattr(base, "PROBE_ROWS", 2)
+    package = make_package()
+    customer = make_client()
+    assign(
+        make_user(customer, person=make_person(customer, first_name="Egen")),
+        package,
+        date(2026, 1, 1),
+        date(2026, 2, 28),
+    )
+    other = make_bureau()
+    for n in range(3):
+        other_client = make_client(bureau=other)
+        other_package = make_package(bureau=other)
+        assign(
+            make_user(other_client, person=make_person(other_client, first_name=f"Fremmed{n}")),
+            other_package,
+            date(2026, 1, 1),
+            date(2026, 2, 28),
+        )
+    index = _filter_index(app, "assignments", "Til og med", "er lik")
+    path = f"/admin/assignments/?flt0_{index}=2026-02-28"
+    page = client.get(path).get_data(as_text=True)
+    assert "Egen" in page and "Fremmed" not in page
+    assert "coalesce" in grid_statement(client, path)[0].lower()
