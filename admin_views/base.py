@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from flask import abort, current_app, flash, g, has_app_context, has_request_context, redirect, request, url_for
@@ -13,11 +14,14 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.form import BaseForm
+from flask_admin.model import template
 from flask_admin.model.typefmt import DETAIL_FORMATTERS
 from flask_babel import format_date, format_datetime, format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 from sqlalchemy import false, func, literal, literal_column, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -228,6 +232,44 @@ def _outside_ranges(kinds: tuple[type, ...]) -> tuple[type, ...]:
         sqla_filters.DateTimeNotEqualFilter: _OutsideRange,
     }
     return tuple(_probed(kind, swap[kind]) if kind in swap else kind for kind in kinds)
+
+
+def _plain_id(value: Any) -> bool:
+    """A row id as Flask-Admin hands it to row actions and links: an int, or its digits as text."""
+    return type(value) is int or (type(value) is str and value.isascii() and value.isdigit() and len(value) < 20)
+
+
+class RenderedOnce:
+    """A row action whose HTML depends on nothing of the row but its id (view, edit, delete, open): rendered once per
+    request with a marker id, then the row's id put in its place. A grid of 50 rows rendered the same macros, titles,
+    links and CSRF fields 50 times; that was about two fifths of the page's CPU time."""
+
+    def __init__(self, action: template.BaseListRowAction) -> None:
+        self.action = action
+        self.title = action.title
+
+    @pass_context
+    def render_ctx(self, context: Any, row_id: Any, row: Any) -> Any:
+        if not (_plain_id(row_id) and has_request_context()):
+            return self.action.render(context, row_id, row)
+        key = (type(self.action), getattr(self.action, "template_name", None), str(self.title))
+        cache = g.setdefault("row_action_html", {})
+        if key not in cache:
+            html = str(self.action.render(context, _URL_MARKER, SimpleNamespace(id=_URL_MARKER)))
+            cache[key] = html if str(_URL_MARKER) in html else None
+        html = cache[key]
+        if html is None:  # the marker did not come through (it cannot stand in): render this row as it is
+            return self.action.render(context, row_id, row)
+        return Markup(html.replace(str(_URL_MARKER), str(row_id)))
+
+
+BY_ID_ONLY = (
+    template.ViewRowAction,
+    template.ViewPopupRowAction,
+    template.EditRowAction,
+    template.EditPopupRowAction,
+    template.DeleteRowAction,
+)
 
 
 class GridFilterConverter(sqla_filters.FilterConverter):
@@ -662,12 +704,25 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
             )
         )
 
+    # Extra row actions (``column_extra_row_actions``) whose macros read nothing of the row but its id.
+    row_actions_by_id_only: tuple[str, ...] = ()
+
+    def get_list_row_actions(self) -> list:
+        """The row actions, each rendered once per request where its HTML depends only on the row's id."""
+        return [
+            RenderedOnce(action)
+            if type(action) in BY_ID_ONLY
+            or (type(action) is template.TemplateLinkRowAction and action.template_name in self.row_actions_by_id_only)
+            else action
+            for action in super().get_list_row_actions()
+        ]
+
     def get_url(self, endpoint: str, **kwargs: Any) -> str:
         """``url_for``, built once per request for each kind of link: a grid of 50 rows asks for the same row action
         links with only the row's id changing, and werkzeug's URL building was a fifth of the page's time. The link
         is built with a marker id and the row's id put in its place."""
         row_id = kwargs.get("id")
-        if not has_request_context() or (row_id is not None and type(row_id) is not int):
+        if not has_request_context() or (row_id is not None and not _plain_id(row_id)):
             return super().get_url(endpoint, **kwargs)
         try:
             key = (request.blueprint, endpoint, tuple(sorted((k, v) for k, v in kwargs.items() if k != "id")))

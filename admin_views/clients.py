@@ -161,6 +161,7 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
         TemplateLinkRowAction("client_actions.manage", _l("Manage client")),
         TemplateLinkRowAction("client_actions.mark_demo", _l("Mark as demo")),
     ]
+    row_actions_by_id_only = ("client_actions.manage",)  # mark_demo reads the row (its name, whether it may)
 
     def list_header_buttons(self) -> list[dict]:
         return [

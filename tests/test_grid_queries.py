@@ -224,3 +224,31 @@ def test_row_links_built_once_per_request_carry_each_rows_own_id(client, login_a
         linked = set(re.findall(rf'href="/admin/clients/{kind}/\?id=(\d+)', page))
         assert linked == ids, (kind, linked, ids)
     assert str(admin_base._URL_MARKER) not in page
+
+
+@pytest.mark.parametrize("path", ["/admin/clients/?sort=0", "/admin/persons/", "/admin/users/", "/admin/assignments/"])
+def test_row_actions_rendered_once_give_the_same_page_as_rendering_each_row(
+    client, login_as, grid_rows, monkeypatch, path
+) -> None:
+    """Row actions whose HTML depends only on the row's id are rendered once per request with a marker and the id
+    put in (``RenderedOnce``; issue 9): the page is byte for byte the page rendered row by row (CSRF tokens aside,
+    which differ per request), and the row-dependent "mark as demo" is still rendered for each row."""
+    import re
+
+    from flask_admin.contrib.sqla import ModelView
+
+    from admin_views import base as admin_base
+
+    def without_tokens(page: str) -> str:
+        page = re.sub(r'nonce="[^"]+"', "nonce", page)
+        return re.sub(r'(name="csrf_token"[^>]*value=|value=)"[^"]{40,}"', "token", page)
+
+    login_as("admin")
+    once = client.get(path).get_data(as_text=True)
+    monkeypatch.setattr(admin_base.SecureModelView, "get_list_row_actions", ModelView.get_list_row_actions)
+    monkeypatch.setattr(admin_base.SecureModelView, "get_url", ModelView.get_url)
+    each = client.get(path).get_data(as_text=True)
+    assert without_tokens(once) == without_tokens(each)
+    assert str(admin_base._URL_MARKER) not in once
+    if path.startswith("/admin/clients/"):
+        assert once.count('value="mark_demo"') == 3 and "Firma 2 AS" in once.split('value="mark_demo"', 3)[-1]
