@@ -272,6 +272,11 @@ BY_ID_ONLY = (
 )
 
 
+# The same, for views that name a date filter themselves.
+DateBetweenFilter = _probed(sqla_filters.DateBetweenFilter, _Between)
+DateSmallerFilter = _probed(sqla_filters.DateSmallerFilter, _Smaller)
+
+
 class GridFilterConverter(sqla_filters.FilterConverter):
     """Flask-Admin's filters for every column kind, with the date filters that exclude a value or a range written so
     that an index can serve them."""

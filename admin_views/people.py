@@ -6,13 +6,7 @@ from datetime import date, timedelta
 
 from flask import flash, redirect
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import (
-    BaseSQLAFilter,
-    DateBetweenFilter,
-    DateSmallerFilter,
-    FilterEmpty,
-    FilterEqual,
-)
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEmpty, FilterEqual
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -24,7 +18,7 @@ from wtforms import BooleanField
 from wtforms.validators import Optional
 
 from admin_views.archive import ArchiveMixin
-from admin_views.base import SearchFilter, SecureModelView, per_request
+from admin_views.base import DateBetweenFilter, DateSmallerFilter, SearchFilter, SecureModelView, per_request
 from admin_views.grant_access import GrantPackageMixin
 from admin_views.labels import (
     INVITATION_STATE,

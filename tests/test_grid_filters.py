@@ -189,3 +189,24 @@ def test_the_date_filter_probe_counts_only_the_bureaus_own_rows(
     page = client.get(path).get_data(as_text=True)
     assert "Egen" in page and "Fremmed" not in page
     assert "coalesce" in grid_statement(client, path)[0].lower()
+
+
+def test_users_end_date_filters_are_probed_and_keep_exactly_their_rows(
+    app, client, login_as, make_client, make_person, make_user
+):
+    """The users grid's own end-date filters ("mellom", "mindre enn") are the probed ones too (issue 9)."""
+    from datetime import date
+
+    login_as("admin")
+    customer = make_client()
+    for word, end in {"tidlig": date(2026, 3, 1), "sen": date(2026, 9, 1), "uten": None}.items():
+        make_user(customer, person=make_person(customer, first_name=f"Ende{word}"), end_date=end)
+    for operation, value, words in (
+        ("mellom", "2026-01-01+to+2026-06-30", {"tidlig"}),
+        ("mindre enn", "2026-06-30", {"tidlig"}),
+    ):
+        index = _filter_index(app, "users", "Sluttdato", operation)
+        path = f"/admin/users/?flt0_{index}={value}"
+        page = client.get(path).get_data(as_text=True)
+        assert {word for word in ("tidlig", "sen", "uten") if f"Ende{word}" in page} == words
+        assert "coalesce" in grid_statement(client, path)[0].lower()
