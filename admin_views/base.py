@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup
-from sqlalchemy import false, func, literal, literal_column, or_, select
+from sqlalchemy import false, func, literal, literal_column, or_, select, union_all
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -146,7 +146,7 @@ def _bureau_index_leads_with(column: Any) -> bool:
     return False
 
 
-def weighed_by_probe(column: Any, criterion: Any) -> Any:
+def weighed_by_probe(column: Any, criterion: Any, outside: tuple[Any, Any] | None = None) -> Any:
     """A date filter's criterion, after asking the column's index how many of the bureau's rows it keeps (reading at
     most ``PROBE_ROWS`` index entries, well under a millisecond).
 
@@ -164,9 +164,43 @@ def weighed_by_probe(column: Any, criterion: Any) -> Any:
     if db.session.execute(probe).scalar_one() < PROBE_ROWS:
         rows_are_few()
         return criterion
+    if outside is not None and _is_grid_order(column):
+        return _first_rows_outside(column, *outside)
     if db.session.get_bind().dialect.name == "sqlite":
         return func.likelihood(criterion, literal_column("0.9"))  # untyped: "= 1" after it would hide the hint
     return criterion
+
+
+def _table_column(column: Any) -> tuple[Any, Any]:
+    expression = getattr(column, "expression", column)
+    return getattr(expression, "table", None), getattr(expression, "name", None)
+
+
+def _is_grid_order(column: Any) -> bool:
+    order = g.get("grid_order")
+    return order is not None and _table_column(order[0]) == _table_column(column)
+
+
+def _first_rows_outside(column: Any, start: Any, end: Any) -> Any:
+    """Many rows outside a range of the column the grid is sorted by: the rows in that order are the first rows above
+    the range followed by the first rows below it (or the other way round), so each side's first rows down to the
+    page's last row (``grid_depth``) are read from the column's index and the grid sorts those. Walking the
+    order's index instead reads the whole range in between (7 s on PostgreSQL at 1M clients for "Fra ikke mellom"
+    this year, when most assignments started this year)."""
+    table, _name = _table_column(column)
+    column, descending = getattr(column, "expression", column), g.grid_order[1]
+
+    def first(side: Any) -> Any:
+        ordered = (
+            select(table.c.id)
+            .where(table.c.bureau_id == current_user.bureau_id, side)
+            .order_by(column.desc() if descending else column)
+        )
+        return select(ordered.limit(min(g.get("grid_depth") or MAX_LIST_ROWS, MAX_LIST_ROWS)).subquery().c.id)
+
+    candidates = union_all(first(column > end), first(column < start)).subquery()
+    rows_are_few()
+    return table.c.id.in_(select(candidates.c.id))
 
 
 class _ProbedDate:
@@ -208,8 +242,18 @@ class _OutsideRange(_ProbedDate):
     keeps few rows finds them instead of walking the whole bureau in the grid's order (3.5 s at 1M clients)."""
 
     def criterion(self, column, value):
-        start, end = value if isinstance(value, list | tuple) else (value, value)
+        start, end = self.bounds(value)
         return or_(column < start, column > end)
+
+    @staticmethod
+    def bounds(value: Any) -> tuple[Any, Any]:
+        return value if isinstance(value, list | tuple) else (value, value)
+
+    def apply(self, query, value, alias=None):
+        if alias is not None:
+            return super().apply(query, value, alias)
+        column = self.get_column(alias)
+        return query.filter(weighed_by_probe(column, self.criterion(column, value), outside=self.bounds(value)))
 
 
 def _probed(kind: type, mixin: type) -> type:
@@ -497,7 +541,18 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
             return None, []
         if has_request_context():
             g.grid_rows_are_few = False  # set again by this list's own search or filters (see ``rows_are_few``)
+            g.grid_order = self._grid_order(sort_column, sort_desc)
+            g.grid_depth = ((page or 0) + 1) * size if size else MAX_LIST_ROWS  # rows up to this page's last
         return super().get_list(page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size)
+
+    def _grid_order(self, sort_column: Any, sort_desc: bool) -> tuple[Any, bool] | None:
+        """The column the page is sorted by first, and whether descending (what the date filters may read)."""
+        if sort_column is not None:
+            field = self._sortable_columns.get(sort_column)
+            return None if field is None or isinstance(field, list) else (field, bool(sort_desc))
+        for field, _joins, descending in self._get_default_order():
+            return field, bool(descending)
+        return None
 
     def _order_by(self, query, joins, sort_joins, sort_field, sort_desc):
         own_join = bool(sort_joins) and all(self._joined_by_query(item) for item in sort_joins)

@@ -210,3 +210,42 @@ def test_users_end_date_filters_are_probed_and_keep_exactly_their_rows(
         page = client.get(path).get_data(as_text=True)
         assert {word for word in ("tidlig", "sen", "uten") if f"Ende{word}" in page} == words
         assert "coalesce" in grid_statement(client, path)[0].lower()
+
+
+def test_outside_a_range_of_the_sort_column_reads_each_sides_first_rows(
+    app, client, login_as, make_client, make_person, make_user, make_package, assign, monkeypatch
+):
+    """ "Fra ikke mellom" / "Fra ikke lik" keeping many rows while the grid is sorted by the start date: each side's
+    first rows in the grid's order are read from the index and sorted (issue 9), in either direction, and the page
+    is exactly the rows outside the range in that order. Sorted by another column, the filter stays a plain
+    criterion."""
+    import re
+    from datetime import date
+
+    from admin_views import base
+
+    login_as("admin")
+    monkeypatch.setattr(base, "PROBE_ROWS", 2)
+    package = make_package()
+    customer = make_client()
+    starts = {
+        "a": date(2026, 1, 10),
+        "b": date(2026, 1, 20),
+        "c": date(2026, 2, 15),
+        "d": date(2026, 3, 5),
+        "e": date(2026, 3, 25),
+    }
+    for word, start in starts.items():
+        assign(make_user(customer, person=make_person(customer, first_name=f"Start{word}")), package, start)
+    index = _filter_index(app, "assignments", "Fra", "ikke mellom")
+    base_path = f"/admin/assignments/?flt0_{index}=2026-02-01+to+2026-02-28"
+    for extra, expected in (("", "edba"), ("&sort=4", "abde"), ("&sort=4&desc=1", "edba")):
+        page = client.get(base_path + extra).get_data(as_text=True)
+        assert "".join(re.findall(r"Start([a-e])", page)) == expected, extra
+        sql = grid_statement(client, base_path + extra)[0]
+        assert "UNION ALL" in sql and "coalesce" in sql.lower(), sql
+    sql = grid_statement(client, base_path + "&sort=5")[0]  # by end date: no shortcut
+    assert "UNION" not in sql
+    index = _filter_index(app, "assignments", "Fra", "ikke lik")
+    page = client.get(f"/admin/assignments/?flt0_{index}=2026-02-15").get_data(as_text=True)
+    assert "".join(re.findall(r"Start([a-e])", page)) == "edba"
