@@ -188,3 +188,30 @@ def test_bulk_summary_names_at_most_ten_and_counts_the_rest(login_as, client, ma
     job = db.session.scalars(select(Job).order_by(Job.id.desc())).first()
     assert job.summary.count(": ikke funnet") == 10
     assert "og 2 til ikke funnet" in job.summary
+
+
+def test_refresh_of_another_bureaus_client_is_not_found(login_as, client, make_bureau, make_client):
+    login_as("staff")
+    theirs = make_client(org_number="915330193", name="Deres Navn AS", bureau=make_bureau())
+    assert client.get(f"/admin/clients/refresh/?id={theirs.id}").status_code == 404
+    response = client.post(f"/admin/clients/refresh/?id={theirs.id}", data={"version_check": str(theirs.version)})
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert theirs.name == "Deres Navn AS" and theirs.registry_checked_at is None
+
+
+def test_applying_the_same_preview_twice_changes_once(login_as, client, make_client):
+    login_as("staff")
+    stale = make_client(org_number="915330193", name="Gammelt Navn AS", business_city="Oslo")
+    version = str(stale.version)
+    first = client.post(f"/admin/clients/refresh/?id={stale.id}", data={"version_check": version})
+    assert first.status_code == 302
+    db.session.expire_all()
+    assert stale.name == "1VASK AS"
+    entries = len(history_changes(stale.id))
+    second = client.post(f"/admin/clients/refresh/?id={stale.id}", data={"version_check": version})
+    assert second.status_code == 302
+    db.session.expire_all()
+    assert len(history_changes(stale.id)) == entries  # the stale second click recorded nothing
+    preview = page(client.get(f"/admin/clients/refresh/?id={stale.id}"))
+    assert "allerede" in preview and "Gammelt Navn AS" not in preview
