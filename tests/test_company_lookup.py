@@ -84,6 +84,7 @@ def test_typeahead_says_finnes_allerede_with_a_link(login_as, client, make_clien
     assert [r["existing"]["id"] for r in by_name if r["existing"]] == [mine.id]
     form = page(client.get("/admin/clients/new/"))
     assert 'data-msg-exists="Finnes allerede:"' in form and 'data-msg-open="åpne"' in form
+    assert 'data-msg-exists-archived="Finnes allerede (arkivert):"' in form
 
 
 def test_typeahead_does_not_reveal_another_bureaus_client(login_as, client, make_bureau, make_client):

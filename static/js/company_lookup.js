@@ -39,7 +39,7 @@
   function existingNote(record, className) {
     var note = document.createElement("span");
     note.className = className;
-    note.appendChild(document.createTextNode(msg.msgExists + " "));
+    note.appendChild(document.createTextNode((record.existing.archived ? msg.msgExistsArchived : msg.msgExists) + " "));
     var link = document.createElement("a");
     link.href = record.existing.url;
     link.className = "existing-client";
