@@ -43,6 +43,8 @@ class Config:
         self.BABEL_DEFAULT_LOCALE = os.environ.get("DEFAULT_LOCALE", "no")
         self.BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Europe/Oslo")
         self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+        # The accounting suite's login page, linked from "your user is ready" for a client's users.
+        self.SUITE_LOGIN_URL = os.environ.get("SUITE_LOGIN_URL") or None
         self.BRREG_BASE_URL = os.environ.get("BRREG_BASE_URL", "https://data.brreg.no/enhetsregisteret/api")
         self.BRREG_CONTACT = os.environ.get("BRREG_CONTACT")
         # Seconds a page waits for the company register before saying it is slow (no retries on a page).

@@ -14,7 +14,7 @@ from admin_views.submissions import OneTimeSubmission
 from extensions import db
 from forms.clients import ImportForm, InvoiceEmailTextForm, NewClientForm, VersionedActionForm
 from models import Client, CustomerTemplate
-from services import client_refresh
+from services import client_refresh, company_lookup
 from services.clients import DuplicateOrgNumber, NewClient, create_client
 from services.consent import request_consent
 from services.errors import DomainError, StaleEditError
@@ -97,8 +97,7 @@ class ClientPageMixin:
                 return once.show_first(exc)
             except DuplicateOrgNumber as exc:
                 db.session.rollback()
-                duplicate = exc.existing
-                form.org_number.errors.append(str(exc))
+                duplicate = exc.existing  # said once, with its link, above the form
             except DomainError as exc:
                 db.session.rollback()
                 flash(str(exc), "error")
@@ -134,7 +133,11 @@ class ClientPageMixin:
             return jsonify(
                 results=[], error=registry_failure(exc, str(MANUAL_ENTRY_HINT)), kind=error_kind(exc)
             ), status
-        return jsonify(results=[record.to_json() for record in page.records], total=page.total)
+        matches = company_lookup.search_matches(db.session, current_user.bureau_id, page.records)
+        for match in matches:
+            if match["existing"] is not None:
+                match["existing"]["url"] = self.get_url(".manage_view", id=match["existing"]["id"])
+        return jsonify(results=matches, total=page.total)
 
     @expose("/registry/roles/")
     def registry_roles(self):
@@ -144,13 +147,8 @@ class ClientPageMixin:
             holders = request_registry(current_app).roles(org_number)
         except RegistryError as exc:
             return jsonify(holders=[], error=registry_failure(exc, str(MANUAL_ENTRY_HINT)), kind=error_kind(exc)), 200
-        wanted = [h for h in holders if (h.is_general_manager or h.is_chair) and h.kind == "person"]
-        return jsonify(
-            holders=[
-                {**h.to_json(), "contact_role": "daglig_leder" if h.is_general_manager else "styreleder"}
-                for h in wanted
-            ]
-        )
+        suggestions, message = company_lookup.contact_suggestions(holders)
+        return jsonify(holders=suggestions, message=message)
 
     # --- "Behandle klient" --------------------------------------------------------------------
     @expose("/manage/")

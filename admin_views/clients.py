@@ -165,7 +165,7 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
 
     def list_header_buttons(self) -> list[dict]:
         return [
-            {"label": _("+ New client"), "url": self.get_url(".create_view"), "css": "btn-success text-white"},
+            {"label": _("+ New client"), "url": self.get_url(".create_view"), "css": "btn-success btn-new-client"},
             {"label": _("Import clients"), "url": self.get_url(".import_view"), "css": "btn-outline-secondary"},
         ]
 
@@ -246,5 +246,5 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
 
     @action("grant_access", _l("Give an employee access"))
     def action_grant_access(self, ids: list[str]):
-        """Make one bureau employee an accountant or auditor on every selected client (chosen on the next page)."""
+        """Make one bureau employee an accountant, auditor or integration user on every selected client (chosen on the next page)."""
         return grant_access_action(self, ids)

@@ -46,9 +46,8 @@ class GrantAccessForm(OneTimeForm, TranslatedForm):
     employee = SelectField(_l("Employee"), coerce=_optional_int, validate_choice=False, validators=[InputRequired()])
     role = SelectField(
         _l("Role"),
-        choices=[
-            SelectChoice(role.value, RESELLER_ROLE[role]) for role in (ResellerRole.ACCOUNTANT, ResellerRole.AUDITOR)
-        ],
+        # Every bureau role the Personer tab offers: accountant, auditor and integration user (DOMAIN.md).
+        choices=[SelectChoice(role.value, RESELLER_ROLE[role]) for role in ResellerRole],
     )
     grant = SubmitField(_l("Give access"))
 

@@ -17,6 +17,7 @@ from services.invitations import (
     InvitationLinkState,
     ResolvedInvitation,
     accept_invitation,
+    login_url,
     resolve_invitation,
 )
 from services.passwords import MAX_PASSWORD_LENGTH, PASSWORD_RULE, check_password, password_inputs
@@ -99,4 +100,4 @@ def accept(token: str):
         return _page(form, resolve_invitation(db.session, token))
     if link.state is not InvitationLinkState.VALID:
         return _page(form, link)
-    return render_template("public/invitation_done.html", user=link.user)
+    return render_template("public/invitation_done.html", user=link.user, login_url=login_url(link.user))

@@ -221,6 +221,8 @@ class PeopleTabMixin:
             try:
                 people.append(add_person(db.session, client, data, today=today))
             except DomainError as exc:
+                if len(rows) == 1:
+                    raise  # one person: the reason alone, no "1: " in front
                 label = " ".join(filter(None, [row.get("first_name"), row.get("last_name")])) or str(number)
                 raise DomainError(_("%(person)s: %(reason)s", person=label, reason=str(exc))) from exc
         return people

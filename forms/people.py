@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField, SelectMultipleField
 from wtforms.validators import Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from forms.base import TranslatedForm
 from forms.one_time import OneTimeForm
@@ -18,8 +19,21 @@ class AccessForm(TranslatedForm):
     """Packages (one main, any add-ons) or single permissions; choices are set by the view."""
 
     main_package = SelectField(_l("Main package"), coerce=optional_int, validators=[Optional()])
-    addon_packages = SelectMultipleField(_l("Add-on packages"), coerce=int, validators=[Optional()])
-    permissions = SelectMultipleField(_l("Single permissions"), coerce=int, validators=[Optional()])
+    # Checkbox lists, not native multi-selects: nobody should need Ctrl-click to pick two add-ons.
+    addon_packages = SelectMultipleField(
+        _l("Add-on packages"),
+        coerce=int,
+        validators=[Optional()],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    permissions = SelectMultipleField(
+        _l("Single permissions"),
+        coerce=int,
+        validators=[Optional()],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
 
 
 class AddPeopleForm(OneTimeForm, AccessForm):

@@ -6,6 +6,7 @@ never "now" for a kept (cached) answer, and untouched when the register is down 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,14 @@ STATUS_WARNINGS = {
 }
 
 
+def client_label(client_or_name: Client | str | None, org_number: str | None = None) -> str:
+    """How a refresh names a client to the bureau: "Bodø Bygg AS (910000012)"."""
+    if isinstance(client_or_name, Client):
+        client_or_name, org_number = client_or_name.name, client_or_name.org_number
+    name = client_or_name or "–"
+    return f"{name} ({org_number})" if org_number else name
+
+
 @dataclass(frozen=True)
 class FieldChange:
     field: str
@@ -73,12 +82,44 @@ def registry_values(record: CompanyRecord) -> dict[str, str | None]:
     return values
 
 
+# The country a Norwegian register means when an address carries no country code of its own.
+HOME_COUNTRY = "no"
+_CARE_OF = re.compile(r"\bc\s*/\s*o\b", re.IGNORECASE)
+
+
+def comparable(field_name: str, value: str | None) -> str:
+    """A value as the register compares it: whitespace, line endings and case do not count.
+
+    The register is case-insensitive (it keeps names and places in capitals), ``c/o`` is the same however it is
+    spelt, a form's address has CR LF line endings where the register has none, and a Norwegian address without a
+    country code is in Norway: so "NO" and no country code are the same country.
+    """
+    text = value or ""
+    if field_name.endswith("_address_lines"):
+        lines = (" ".join(line.split()) for line in text.splitlines())
+        text = "\n".join(line for line in lines if line)
+        text = _CARE_OF.sub("c/o", text)
+    else:
+        text = " ".join(text.split())
+    if field_name.endswith("_postal_code"):
+        text = text.replace(" ", "")
+    text = text.casefold()
+    if field_name.endswith("_country_code") and text == HOME_COUNTRY:
+        return ""
+    return text
+
+
+def differs(field_name: str, old: str | None, new: str | None) -> bool:
+    """Whether the register's ``new`` is a real change of the client's ``old`` (never "X → X")."""
+    return comparable(field_name, old) != comparable(field_name, new)
+
+
 def diff(client: Client, record: CompanyRecord) -> list[FieldChange]:
-    """Field by field, what applying the register's data would change."""
+    """Field by field, what applying the register's data would change; equal values after ``comparable`` are not."""
     changes = []
     for name, new in registry_values(record).items():
         old = getattr(client, name)
-        if (old or None) != (new or None):
+        if differs(name, old, new):
             changes.append(FieldChange(name, str(FIELD_LABELS[name]), old, new))
     return changes
 

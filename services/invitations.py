@@ -101,6 +101,23 @@ def check_invitable_target(target: User | Person, today: date) -> None:
     check_invitable(target, today)
 
 
+def logs_in_here(user: User) -> bool:
+    """Whether the user's login is to this back office (bureau staff) rather than to the accounting suite."""
+    person = user.person
+    return user.is_staff and person is not None and person.client is not None and person.client.is_internal
+
+
+def login_url(user: User) -> str | None:
+    """Where a user who just accepted the invitation logs in: staff here, everyone else in the suite.
+
+    The suite's login page is ``SUITE_LOGIN_URL``; without it, a client's user is told to log in to the suite and
+    gets no link (this back office would refuse them).
+    """
+    if logs_in_here(user):
+        return public_url("auth.login")
+    return current_app.config.get("SUITE_LOGIN_URL") or None
+
+
 def invitation_url(user: User) -> str:
     """The public link in the invitation e-mail, built from PUBLIC_BASE_URL; valid while the nonce is unchanged."""
     if not user.invitation_nonce:

@@ -22,7 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Client, JobKind, JobRow, User
+from services.client_refresh import client_label
 from services.jobs import JobContext, JobHandler, Outcome, RowInput
+
+# The bulk refresh's summary names this many clients the register did not know; the rows name the rest.
+NAMED_IN_SUMMARY = 10
 
 
 class ClientImportHandler(JobHandler):
@@ -209,7 +213,7 @@ class ClientRefreshHandler(JobHandler):
             elif registry_error is not None:
                 outcomes[row.id] = Outcome("registry_unavailable", registry_error, refused=True, target_id=client.id)
             elif (record := records.get(client.org_number)) is None:
-                message = str(_l("%(value)s is not in the company register.", value=client.org_number))
+                message = str(_l("%(client)s: not found in the company register.", client=client_label(client)))
                 outcomes[row.id] = Outcome("not_found", message, refused=True, target_id=client.id)
             else:
                 changes = client_refresh.apply(client, record)
@@ -221,16 +225,29 @@ class ClientRefreshHandler(JobHandler):
 
     def summary(self, session, job) -> str | None:
         counts = _status_counts(session, job)
-        return str(
+        summary = str(
             _l(
-                "Register update: %(updated)s changed, %(unchanged)s unchanged, %(missing)s not found, "
-                "%(without)s without organisation number.",
+                "Register update: %(updated)s changed, %(unchanged)s unchanged, %(without)s without organisation "
+                "number.",
                 updated=counts.get("updated", 0),
                 unchanged=counts.get("unchanged", 0),
-                missing=counts.get("not_found", 0),
                 without=counts.get("without_number", 0),
             )
         )
+        # Who was not found, by name: "1 not found" sends the bureau hunting through the rows.
+        missing = session.scalars(
+            select(JobRow.input)
+            .where(JobRow.job_id == job.id, JobRow.finished.is_(True), JobRow.status == "not_found")
+            .order_by(JobRow.position)
+            .limit(NAMED_IN_SUMMARY + 1)
+        ).all()
+        named = [
+            str(_l("%(client)s: not found", client=client_label(row.get("name"), row.get("org_number"))))
+            for row in missing[:NAMED_IN_SUMMARY]
+        ]
+        if counts.get("not_found", 0) > NAMED_IN_SUMMARY:
+            named.append(str(_l("and %(count)s more not found", count=counts["not_found"] - NAMED_IN_SUMMARY)))
+        return " ".join([summary, *(f"{line}." for line in named)])
 
 
 class BillingCloseHandler(JobHandler):

@@ -431,7 +431,8 @@ def test_bulk_refresh_runs_as_a_job_end_to_end(login_as, client, make_client, re
     assert db.session.get(Client, missing.id).name == "Ikke i registeret AS"
     assert len([r for r in registry_emulator.requests if r.startswith("/enheter?organisasjonsnummer=")]) == 1
     text = page(client.get(f"/admin/jobs/{job_id}/"))
-    assert "3 endret, 0 uendret, 1 ikke funnet, 1 uten organisasjonsnummer" in text
+    assert "3 endret, 0 uendret, 1 uten organisasjonsnummer" in text
+    assert f"Ikke i registeret AS ({NOT_IN_REGISTER}): ikke funnet" in text  # named, not "1 ikke funnet"
     assert "avvikling" in text  # the register's warning is in the row's result
     rejected = page(client.get(f"/admin/jobs/{job_id}/rejected.csv")).lstrip("\ufeff").splitlines()
     assert rejected[0] == "org_number,name,reason" and rejected[1].startswith(

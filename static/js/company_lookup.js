@@ -35,6 +35,19 @@
     return [record.org_number, record.organisation_form, place].filter(Boolean).join(" · ");
   }
 
+  // "Finnes allerede: åpne": the bureau has a client with this number; the link opens it.
+  function existingNote(record, className) {
+    var note = document.createElement("span");
+    note.className = className;
+    note.appendChild(document.createTextNode((record.existing.archived ? msg.msgExistsArchived : msg.msgExists) + " "));
+    var link = document.createElement("a");
+    link.href = record.existing.url;
+    link.className = "existing-client";
+    link.textContent = msg.msgOpen;
+    note.appendChild(link);
+    return note;
+  }
+
   function render() {
     list.innerHTML = "";
     results.forEach(function (record, index) {
@@ -43,12 +56,23 @@
       item.setAttribute("role", "option");
       item.setAttribute("aria-selected", index === active ? "true" : "false");
       var name = document.createElement("div");
-      name.textContent = record.name || record.org_number;
+      name.textContent = record.display_name || record.name || record.org_number;
       var detail = document.createElement("small");
       detail.textContent = describe(record);
       item.appendChild(name);
       item.appendChild(detail);
-      item.addEventListener("mousedown", function (event) { event.preventDefault(); choose(index); });
+      if (record.warning) {
+        var warning = document.createElement("small");
+        warning.className = "d-block lookup-warning";
+        warning.textContent = record.warning;
+        item.appendChild(warning);
+      }
+      if (record.existing) { item.appendChild(existingNote(record, "d-block small lookup-existing")); }
+      item.addEventListener("mousedown", function (event) {
+        if (event.target.closest && event.target.closest("a")) { return; }  // the link opens the client
+        event.preventDefault();
+        choose(index);
+      });
       list.appendChild(item);
     });
     list.hidden = results.length === 0;
@@ -96,16 +120,18 @@
   function choose(index) {
     var record = results[index];
     if (!record) { return; }
-    setField("name", record.name);
+    setField("name", record.name || record.display_name);
     setField("org_number", record.org_number);
     setField("organisation_form", record.organisation_form);
     fillAddress("business", record.business_address);
     fillAddress("postal", record.postal_address);
-    input.value = record.name || record.org_number;
+    input.value = record.display_name || record.name || record.org_number;
     close();
-    var warning = record.status && record.status !== "active"
-      ? " " + msg.msgStatus + " " + (statusLabels[record.status] || record.status) + "." : "";
-    setStatus(msg.msgChosen + warning, warning ? "danger" : "success");
+    var warning = record.warning ? " " + record.warning
+      : (record.status && record.status !== "active"
+        ? " " + msg.msgStatus + " " + (statusLabels[record.status] || record.status) + "." : "");
+    setStatus(msg.msgChosen + warning, warning || record.existing ? "danger" : "success");
+    if (record.existing) { status.appendChild(document.createTextNode(" ")); status.appendChild(existingNote(record, "")); }
     suggestContacts(record.org_number);
   }
 
@@ -116,6 +142,12 @@
       .then(function (data) {
         // The company is filled in; only the suggestions are missing (the register is slow, down or odd).
         if (data.error) { setStatus(msg.msgChosen + " " + data.error, "warning"); }
+        else if (data.message) {
+          var note = document.createElement("p");
+          note.className = "small text-muted mb-1 no-role-holders";
+          note.textContent = data.message;
+          roleBox.appendChild(note);
+        }
         (data.holders || []).forEach(function (holder) {
           var button = document.createElement("button");
           button.type = "button";

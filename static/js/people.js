@@ -16,9 +16,13 @@
   var rights = JSON.parse(fields.dataset.rights || "{}");
   var names = JSON.parse(fields.dataset.permissionNames || "{}");
   var list = document.getElementById("resulting-rights");
-  function selected(select) {
-    return Array.prototype.filter.call(select.options, function (o) { return o.selected && o.value; })
-      .map(function (o) { return o.value; });
+  // A select (the main package) or a checkbox list (add-ons, single permissions).
+  function selected(element) {
+    if (element.tagName === "SELECT") {
+      return Array.prototype.filter.call(element.options, function (o) { return o.selected && o.value; })
+        .map(function (o) { return o.value; });
+    }
+    return Array.prototype.map.call(element.querySelectorAll("input:checked"), function (o) { return o.value; });
   }
   function update() {
     var result = {};
