@@ -59,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from services.audit import register_audit
     from services.billing_close import register_closed_month_guard
     from services.billing_totals import register_billing_change_hook
+    from services.formats import register_format_filters
     from services.inputs import register_input_guard
     from services.policy import register_policy
     from services.sessions import register_sessions
@@ -73,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_closed_month_guard()
     register_billing_change_hook()
     register_error_pages(app)
+    register_format_filters(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(consent_bp)
     app.register_blueprint(invitation_bp)

@@ -16,7 +16,7 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.form import BaseForm
 from flask_admin.model import template
 from flask_admin.model.typefmt import DETAIL_FORMATTERS
-from flask_babel import format_date, format_datetime, format_number
+from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -36,6 +36,7 @@ from forms.base import TranslatedForm
 from models import AuditEntry
 from services import policy, search
 from services.errors import DomainError, StaleEditError, integrity_message
+from services.formats import format_day, format_moment
 
 log = logging.getLogger(__name__)
 
@@ -435,8 +436,8 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
     list_template = "admin/model/list_ext.html"
     column_type_formatters = {
         **typefmt.DEFAULT_FORMATTERS,
-        datetime: lambda view, value, name: format_datetime(value, "short"),
-        date: lambda view, value, name: format_date(value, "short"),
+        datetime: lambda view, value, name: format_moment(value),
+        date: lambda view, value, name: format_day(value),
     }
     column_type_formatters_detail = {**DETAIL_FORMATTERS, **column_type_formatters}
     form_excluded_columns = ("bureau", "bureau_id", "version", "created_at")

@@ -14,16 +14,19 @@ from flask import abort, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from admin_views.base import deny_access, parse_id, staff_can_use_admin
 from admin_views.jobs import redirect_to_job
+from admin_views.labels import PACKAGE_KIND
 from extensions import db
-from models import BillingMonth, Client
+from models import BillingMonth, Client, PackageKind
 from services import billing, billing_totals, policy
 from services.billing_close import can_close, refuse_open_month
 from services.errors import DomainError
+from services.formats import format_day, format_moment, format_money, format_month, format_number
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +54,53 @@ def selected_clients() -> list[int] | None:
 def export_response(
     *, bureau_id: int, period: billing.Period, dialect: billing.Dialect, detail: bool, client_ids, filename: str
 ):
+    """The CSV file of the billing basis in the dialect."""
+
+    def write(spool) -> None:
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+        try:
+            billing.export(
+                db.engine,
+                text,
+                bureau_id=bureau_id,
+                period=period,
+                dialect=dialect,
+                detail=detail,
+                client_ids=client_ids,
+            )
+            text.flush()
+        finally:
+            text.detach()  # the spool stays open for sending
+
+    return _file_response(write, mimetype="text/csv", content_type="text/csv; charset=utf-8", filename=filename)
+
+
+def xlsx_response(*, bureau_id: int, period: billing.Period, detail: bool, client_ids, filename: str):
+    """The XLSX workbook of the billing basis."""
+
+    def write(spool) -> None:
+        billing.export_xlsx(db.engine, spool, bureau_id=bureau_id, period=period, detail=detail, client_ids=client_ids)
+
+    return _file_response(write, mimetype=XLSX_MIMETYPE, content_type=XLSX_MIMETYPE, filename=filename)
+
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _file_response(write, *, mimetype: str, content_type: str, filename: str):
     """Build the whole file first (on disk past 8 MB), then send it with its length: never a silent half file."""
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
-    text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
     try:
-        billing.export(
-            db.engine, text, bureau_id=bureau_id, period=period, dialect=dialect, detail=detail, client_ids=client_ids
-        )
-        text.flush()
+        write(spool)
+        spool.seek(0, io.SEEK_END)
         size = spool.tell()
-        text.detach()
         spool.seek(0)
+    except DomainError as exc:  # e.g. more lines than an Excel sheet holds: the reason, and no file
+        spool.close()
+        return str(exc), 422, {"Content-Type": "text/plain; charset=utf-8"}
     except Exception:
         log.exception("Billing export failed")
-        text.close()  # closes the spool under it too
+        spool.close()
         return (
             _(
                 "The export failed and no file was made. Nothing was sent; try again, and tell support if it fails again."
@@ -72,14 +108,17 @@ def export_response(
             500,
             {"Content-Type": "text/plain; charset=utf-8"},
         )
-    response = send_file(spool, mimetype="text/csv", as_attachment=True, download_name=filename)
+    response = send_file(spool, mimetype=mimetype, as_attachment=True, download_name=filename)
     response.headers["Content-Length"] = str(size)
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Type"] = content_type
     return response
 
 
-def export_filename(period: billing.Period, dialect: billing.Dialect, detail: bool, suffix: str = "") -> str:
+def export_filename(period: billing.Period, dialect: billing.Dialect | None, detail: bool, suffix: str = "") -> str:
+    """fakturagrunnlag-2026-10.csv, detaljer-2026-10-excel.csv, fakturagrunnlag-2026-10.xlsx (dialect None)."""
     kind = "detaljer" if detail else "fakturagrunnlag"
+    if dialect is None:
+        return f"{kind}-{period}{suffix}.xlsx"
     return f"{kind}-{period}{suffix}{'-excel' if dialect is billing.Dialect.EXCEL_NO else ''}.csv"
 
 
@@ -120,13 +159,12 @@ class BillingView(BaseView):
             period=period,
             summary=summary,
             kept=_kept_context(kept) if kept is not None and month is None else None,
-            preview=preview,
-            header=billing.SUMMARY_HEADER,
+            preview=[preview_line(row) for row in preview],
+            header=PREVIEW_HEADER,
+            numeric=PREVIEW_NUMERIC,
             client_ids=client_ids or [],
             months=_recent_months(),
-            closed={"at": format_datetime(month.closed_at, "yyyy-MM-dd HH:mm"), "by": month.closed_by_label}
-            if month
-            else None,
+            closed={"at": format_moment(month.closed_at), "by": month.closed_by_label} if month else None,
             month_states=_month_states(bureau_id),
             may_close=month is None
             and can_close(period, date.today())
@@ -178,6 +216,19 @@ class BillingView(BaseView):
             filename=export_filename(period, dialect, detail),
         )
 
+    @expose("/download/xlsx/")
+    def download_xlsx(self):
+        """The billing basis (or the details per user) as an Excel workbook with number cells."""
+        period = parse_period(request.args.get("period"))
+        detail = request.args.get("detail") == "1"
+        return xlsx_response(
+            bureau_id=current_user.bureau_id,
+            period=period,
+            detail=detail,
+            client_ids=selected_clients(),
+            filename=export_filename(period, None, detail),
+        )
+
 
 def queue_billing_close(period: billing.Period):
     """The close as a job of one row (the month), or the job already queued or running for it."""
@@ -201,13 +252,52 @@ def queue_billing_close(period: billing.Period):
     return job
 
 
+# The preview's columns: the summary file's, in the user's language (the file keeps its code names).
+PREVIEW_HEADER = (
+    _l("Month"),
+    _l("Organisation number"),
+    _l("Client"),
+    _l("Package code"),
+    _l("Package"),
+    _l("Kind"),
+    _l("Users"),
+    _l("Unit price"),
+    _l("Amount"),
+)
+PREVIEW_NUMERIC = (False, False, False, False, False, False, True, True, True)
+
+
+def kind_label(code: str) -> str:
+    """A package kind as the UI names it (Hovedpakke / Tilleggspakke), from its code in the file."""
+    try:
+        return str(PACKAGE_KIND[PackageKind(code)])
+    except ValueError:
+        return code
+
+
+def preview_line(row: list[str]) -> list[str]:
+    """A line of the summary file (standard dialect) as the page shows it: kind, count and amounts formatted."""
+    period, org_number, client_name, code, name, kind, users, unit_price, amount = row
+    return [
+        format_month(period),
+        org_number,
+        client_name,
+        code,
+        name,
+        kind_label(kind),
+        format_number(int(users)),
+        format_money(Decimal(unit_price)),
+        format_money(Decimal(amount)),
+    ]
+
+
 def _kept_context(kept: billing_totals.MonthTotals) -> dict:
     """What the page says about kept totals: when they were refreshed, and how many changes wait."""
     waiting = kept.waiting
     return {
         "computed": kept.summary is not None,
         "at": format_datetime(kept.computed_at, "HH:mm") if kept.computed_at else "",
-        "day": format_datetime(kept.computed_at, "yyyy-MM-dd") if kept.computed_at else "",
+        "day": format_day(kept.computed_at) if kept.computed_at else "",
         "waiting": waiting,
         "waiting_text": str(waiting) if waiting <= billing_totals.WAITING_SHOWN else f"{billing_totals.WAITING_SHOWN}+",
     }
@@ -239,7 +329,8 @@ def _month_states(bureau_id: int) -> list[dict]:
             {
                 "period": period,
                 "state": _("Closed") if month else _("Not closed"),
-                "closed_at": format_datetime(month.closed_at, "yyyy-MM-dd HH:mm") if month else "",
+                "label": format_month(period),
+                "closed_at": format_moment(month.closed_at) if month else "",
                 "closed_by": month.closed_by_label if month else "",
             }
         )
@@ -255,22 +346,46 @@ def redirect_to_export(client_ids: list[int]):
 
 
 def packages_context(client: Client) -> dict:
-    """The Pakker tab: each package on the client, users holding it now, and this month's billing."""
+    """The Pakker tab: each package on the client, users holding it now, and this month's billing.
+
+    The lines are this month's billing basis (the same lines as the file), with the amounts as numbers for the
+    template's ``money`` filter.
+    """
     from services.packages import client_holders_today
 
     month = billing.Period.parse(date.today().strftime("%Y-%m"))
     holders = client_holders_today(db.session, client.id)
     with billing.snapshot(db.engine) as conn:
         rows = list(billing.basis_rows(conn, client.bureau_id, month, billing.Dialect.STANDARD, client_ids=[client.id]))
-    billed = {row[3].lstrip("'"): row for row in rows}
+    billed = {row[3].lstrip("'"): _package_line(row) for row in rows}
     held_codes = {package.code for package, _users in holders}
+    lines = [
+        {
+            "name": package.name,
+            "code": package.code,
+            "kind": str(PACKAGE_KIND.get(package.kind, package.kind)),
+            "users_now": users_now,
+            "billed_users": billed[package.code]["billed_users"] if package.code in billed else 0,
+            "unit_price": billed[package.code]["unit_price"] if package.code in billed else package.price,
+            "amount": billed[package.code]["amount"] if package.code in billed else Decimal("0"),
+        }
+        for package, users_now in holders
+    ] + [{**line, "users_now": 0} for code, line in billed.items() if code not in held_codes]
     return {
         "package_month": month,
-        "package_rows": [
-            {"package": package, "users_now": users_now, "billed": billed.get(package.code)}
-            for package, users_now in holders
-        ]
-        + [{"package": None, "users_now": 0, "billed": row} for code, row in billed.items() if code not in held_codes],
-        "package_total": sum((Decimal(row[8]) for row in rows), Decimal("0")),
+        "package_rows": lines,
+        "package_total": sum((line["amount"] for line in billed.values()), Decimal("0")),
         "billed_client": billing.is_billed_client(client),
+    }
+
+
+def _package_line(row: list[str]) -> dict:
+    """A line of this month's summary file (standard dialect) as the Pakker tab's values."""
+    return {
+        "name": row[4],
+        "code": row[3],
+        "kind": kind_label(row[5]),
+        "billed_users": int(row[6]),
+        "unit_price": Decimal(row[7]),
+        "amount": Decimal(row[8]),
     }

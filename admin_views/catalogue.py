@@ -18,6 +18,7 @@ from extensions import db
 from models import KINDS_WITH_PACKAGES, Package, PackageAssignment, Permission, User
 from services import policy
 from services.billing_totals import holder_counts
+from services.formats import format_money
 from services.packages import check_assignment, check_package, check_package_deletable
 
 
@@ -58,10 +59,11 @@ class PackageView(AdminEditsView):
     }
     column_formatters = {
         "kind": formatter("kind", PACKAGE_KIND),
+        "price": lambda v, c, m, n: format_money(m.price),
         "clients": lambda v, c, m, n: g.get("package_holders", {}).get(m.id, (0, 0))[0],
         "users": lambda v, c, m, n: g.get("package_holders", {}).get(m.id, (0, 0))[1],
     }
-    column_formatters_detail = {"kind": formatter("kind", PACKAGE_KIND)}
+    column_formatters_detail = {"kind": formatter("kind", PACKAGE_KIND), "price": column_formatters["price"]}
     column_searchable_list = (Package.code, Package.name)
     column_sortable_list = (Package.code, Package.name, Package.kind, Package.rank, Package.price, Package.active)
     column_default_sort = [(Package.kind, False), (Package.rank, False), (Package.code, False)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response, abort, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,6 +12,7 @@ from admin_views.base import deny_access, parse_id, staff_can_use_admin
 from extensions import db
 from models import Job, JobKind, JobStatus
 from services import jobs
+from services.formats import format_moment
 
 KIND_LABELS = {
     JobKind.CLIENT_IMPORT: _l("Import clients"),
@@ -116,7 +116,7 @@ class JobsView(BaseView):
                 "job": job,
                 "kind": KIND_LABELS[job.kind],
                 "status": STATUS_LABELS[job.status],
-                "created": format_datetime(job.created_at, "yyyy-MM-dd HH:mm"),
+                "created": format_moment(job.created_at),
             }
             for job in jobs.bureau_jobs(db.session, current_user.bureau_id)
         ]
@@ -132,7 +132,7 @@ class JobsView(BaseView):
             "admin/jobs/job.html",
             job=job,
             kind=KIND_LABELS[job.kind],
-            created=format_datetime(job.created_at, "yyyy-MM-dd HH:mm"),
+            created=format_moment(job.created_at),
             progress=progress_view_model(job),
             ended=ended,
             results=results,

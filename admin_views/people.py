@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from flask import flash, redirect
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEmpty, FilterEqual
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -44,6 +43,7 @@ from models import (
 )
 from services import policy, search
 from services.errors import DomainError
+from services.formats import format_moment
 from services.invitations import InvitationReport, deactivate, invite_many, reactivate
 from services.links import LinkKind, link_lifetime
 from services.packages import holds_package_clause
@@ -196,7 +196,7 @@ def _invitation(view, context, model: User, name: str):
     )
     if when is None:
         return label
-    return Markup('{} <small class="text-muted">{}</small>').format(label, format_datetime(when, "short"))
+    return Markup('{} <small class="text-muted">{}</small>').format(label, format_moment(when))
 
 
 class ExpiresWithinFilter(BaseSQLAFilter):

@@ -21,8 +21,9 @@ from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
+from flask_babel import lazy_gettext as _
 from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.engine import Connection
 
@@ -38,6 +39,7 @@ from models import (
     User,
     UserStatus,
 )
+from services.errors import DomainError
 from services.packages import held_between_clause
 
 SUMMARY_HEADER = (
@@ -62,6 +64,32 @@ DETAIL_HEADER = (
     "package_kind",
     "days_billable",
 )
+# The excel-no dialect and the XLSX file are read by people in Norwegian Excel: Norwegian headers and kinds, whatever
+# the language of the page they were downloaded from (the CLI writes the same bytes). The standard dialect keeps the
+# code names above: other programs read it.
+SUMMARY_HEADER_NO = (
+    "Periode",
+    "Organisasjonsnummer",
+    "Klient",
+    "Pakkekode",
+    "Pakke",
+    "Pakketype",
+    "Brukere",
+    "Enhetspris",
+    "Beløp",
+)
+DETAIL_HEADER_NO = (
+    "Periode",
+    "Organisasjonsnummer",
+    "Klient",
+    "Bruker",
+    "E-post",
+    "Pakkekode",
+    "Pakke",
+    "Pakketype",
+    "Fakturerbare dager",
+)
+KIND_NO = {"main": "Hovedpakke", "addon": "Tilleggspakke"}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 STREAM_BATCH = 5000  # rows per fetch from the database
 
@@ -208,8 +236,26 @@ def money(value: Decimal, dialect: Dialect) -> str:
     return text.replace(".", ",") if dialect is Dialect.EXCEL_NO else text
 
 
-def _kind_text(kind) -> str:
-    return str(kind.value if hasattr(kind, "value") else kind)
+def _kind_text(kind, dialect: Dialect = Dialect.STANDARD) -> str:
+    code = str(kind.value if hasattr(kind, "value") else kind)
+    return KIND_NO.get(code, code) if dialect is Dialect.EXCEL_NO else code
+
+
+def period_cell(period: str, dialect: Dialect) -> str:
+    """The period as the dialect writes it: ``2026-11``, or ``="2026-11"`` for Norwegian Excel.
+
+    Excel turns a bare ``2026-11`` into the date 1 November 2026 (shown "nov.26"). A leading apostrophe is no help
+    in a CSV file: Excel shows it as part of the text. What Excel keeps is a formula whose result is the text, and
+    the cell is written unquoted (``write_csv`` knows), as Excel expects it. The text inside is always a period
+    this module made (digits and a hyphen), never user data.
+    """
+    return f'="{period}"' if dialect is Dialect.EXCEL_NO else period
+
+
+def header_for(dialect: Dialect, detail: bool) -> tuple[str, ...]:
+    if dialect is Dialect.EXCEL_NO:
+        return DETAIL_HEADER_NO if detail else SUMMARY_HEADER_NO
+    return DETAIL_HEADER if detail else SUMMARY_HEADER
 
 
 def _streamed(conn: Connection, query: Select) -> AbstractContextManager[Iterable[Sequence[Any]]]:
@@ -253,7 +299,7 @@ def _psycopg_chunks(conn: Connection, query: Select) -> Iterator[tuple[Any, ...]
 def summary_rows(
     conn: Connection, bureau_id: int, period: Period, dialect: Dialect, client_ids=None
 ) -> Iterator[list[str]]:
-    label = str(period)
+    label = period_cell(str(period), dialect)
     # Exports run to millions of rows but hold few distinct clients in a row, packages and prices: the cells
     # are computed once per distinct value (pure functions of it), which halves the Python work per row.
     client_name_seen, client_cell = None, ""
@@ -265,7 +311,7 @@ def summary_rows(
                 client_name_seen, client_cell = client_name, inert(client_name)
             package = package_cells.get((code, name, kind))
             if package is None:
-                package = package_cells[code, name, kind] = (inert(code), inert(name), _kind_text(kind))
+                package = package_cells[code, name, kind] = (inert(code), inert(name), _kind_text(kind, dialect))
             amounts = amount_cells.get((unit_price, users))
             if amounts is None:
                 price = Decimal(unit_price)
@@ -301,7 +347,7 @@ def billable_days(period: Period, valid_from: date, valid_to: date | None, statu
 def detail_rows(
     conn: Connection, bureau_id: int, period: Period, dialect: Dialect, client_ids=None
 ) -> Iterator[list[str]]:
-    label = str(period)
+    label = period_cell(str(period), dialect)
     # As in summary_rows, cells are computed once per distinct client, user and package. The dates come as
     # dates on both databases (Date columns); only ``blocked_on`` (SQL date() of a timestamp) may be text.
     client_name_seen, client_cell = None, ""
@@ -330,7 +376,7 @@ def detail_rows(
                 user_seen, user_cells = user_id, (inert(f"{first} {last}"), inert(email or ""))
             package = package_cells.get((code, name, kind))
             if package is None:
-                package = package_cells[code, name, kind] = (inert(code), inert(name), _kind_text(kind))
+                package = package_cells[code, name, kind] = (inert(code), inert(name), _kind_text(kind, dialect))
             days = billable_days(period, valid_from, valid_to, status, blocked_on, end_date)
             yield [label, org or "", client_cell, *user_cells, *package, str(days)]
 
@@ -343,8 +389,12 @@ def write_csv(out: io.TextIOBase, header: Sequence[str], rows: Iterable[list[str
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(header)
     write, separators = out.write, delimiter  # locals: this loop runs once per row, millions of times
+    period_as_formula = dialect is Dialect.EXCEL_NO  # written as it is, unquoted: see period_cell
     count = 0
     for row in rows:
+        if period_as_formula:
+            write(row[0] + separators)
+            row = row[1:]
         # csv.writer costs three times the plain join. A row whose joined text has no quote, no line break and
         # no delimiter beyond the separators needs no quoting, so csv.writer would write exactly that text;
         # every other row (and any cell that is not text) still goes through csv.writer.
@@ -415,7 +465,82 @@ def export(
         conn.execution_options(chunked_rows=True)  # this connection does nothing else: see _streamed
         rows = basis_rows(conn, bureau_id, period, dialect, detail=detail, client_ids=client_ids)
         with closing(rows):  # a failed write ends the rows (and the query) before the transaction
-            return write_csv(out, DETAIL_HEADER if detail else SUMMARY_HEADER, rows, dialect)
+            return write_csv(out, header_for(dialect, detail), rows, dialect)
+
+
+# --- the billing basis as an Excel workbook -----------------------------------------------------
+
+XLSX_MAX_ROWS = 1_048_576 - 1  # Excel's rows per sheet, less the header
+XLSX_AMOUNT_FORMAT = "#,##0.00"
+XLSX_SUMMARY_WIDTHS = (10, 20, 36, 14, 28, 16, 10, 14, 16)  # characters, one per column of the header
+XLSX_DETAIL_WIDTHS = (10, 20, 36, 28, 32, 14, 28, 16, 18)
+
+
+class TooManyRowsForExcel(DomainError):
+    """The month has more lines than one Excel sheet holds: the CSV file has them all."""
+
+
+def export_xlsx(engine, out: BinaryIO, *, bureau_id: int, period: Period, detail: bool = False, client_ids=None) -> int:
+    """The billing basis as an XLSX workbook: the same lines and amounts as the CSV export, from one snapshot.
+
+    Amounts and counts are number cells (amounts with two decimals), the period and org numbers text cells,
+    headers and kinds Norwegian (as in the excel-no dialect). Each cell is made from the standard CSV line, so the
+    workbook agrees with the CSV to the øre. Returns the data rows written; raises TooManyRowsForExcel rather
+    than leaving lines out.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(f"{'Detaljer' if detail else 'Fakturagrunnlag'} {period}")
+    header = DETAIL_HEADER_NO if detail else SUMMARY_HEADER_NO
+    for letter, width in zip("ABCDEFGHI", XLSX_DETAIL_WIDTHS if detail else XLSX_SUMMARY_WIDTHS, strict=True):
+        sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    cells = []
+    for title in header:
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font = bold
+        cells.append(cell)
+    sheet.append(cells)
+
+    def number(value: Decimal) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = XLSX_AMOUNT_FORMAT
+        return cell
+
+    count = 0
+    try:
+        with snapshot(engine) as conn:
+            conn.execution_options(chunked_rows=True)  # this connection does nothing else: see _streamed
+            rows = basis_rows(conn, bureau_id, period, Dialect.STANDARD, detail=detail, client_ids=client_ids)
+            with closing(rows):
+                for row in rows:
+                    count += 1
+                    if count > XLSX_MAX_ROWS:
+                        raise TooManyRowsForExcel(
+                            _("The billing basis has more lines than an Excel sheet can hold; download the CSV file.")
+                        )
+                    kind = KIND_NO.get(row[7 if detail else 5], row[7 if detail else 5])
+                    if detail:
+                        sheet.append([*row[:7], kind, int(row[8])])
+                    else:
+                        sheet.append([*row[:5], kind, int(row[6]), number(Decimal(row[7])), number(Decimal(row[8]))])
+    except BaseException:
+        _discard(sheet)
+        raise
+    workbook.save(out)
+    return count
+
+
+def _discard(sheet) -> None:
+    """End a write-only sheet that will never be saved, and remove the temporary file openpyxl streams it to."""
+    sheet.close()
+    writer = getattr(sheet, "_writer", None)
+    if writer is not None:
+        writer.cleanup()
 
 
 # --- closed months: read from the stored snapshot ------------------------------------------------
@@ -455,14 +580,15 @@ def _snapshot_summary_rows(
     if client_ids is not None:
         query = query.where(table.c.client_id.in_(client_ids))
     with _streamed(conn, query) as result:
+        label = period_cell(month.period, dialect)
         for org_number, client_name, code, name, kind, users, unit_price, amount in result:
             yield [
-                month.period,
+                label,
                 org_number or "",
                 inert(client_name),
                 inert(code),
                 inert(name),
-                _kind_text(kind),
+                _kind_text(kind, dialect),
                 str(users),
                 money(Decimal(unit_price), dialect),
                 money(Decimal(amount), dialect),
@@ -491,16 +617,17 @@ def _snapshot_detail_rows(
     if client_ids is not None:
         query = query.where(table.c.client_id.in_(client_ids))
     with _streamed(conn, query) as result:
+        label = period_cell(month.period, dialect)
         for org_number, client_name, user_name, email, code, name, kind, days in result:
             yield [
-                month.period,
+                label,
                 org_number or "",
                 inert(client_name),
                 inert(user_name),
                 inert(email or ""),
                 inert(code),
                 inert(name),
-                _kind_text(kind),
+                _kind_text(kind, dialect),
                 str(days),
             ]
 

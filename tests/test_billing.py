@@ -1,6 +1,7 @@
 """The billing basis: the rules, the file (dialects, quoting, inert formulas), CLI = page, never truncated."""
 
 import csv
+import html
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -78,11 +79,43 @@ def test_detail_counts_days(book, bureau):
     assert {r["client_name"] for r in rows} == {"Acme AS", '\'=HYPERLINK("x")'}
 
 
+def test_the_standard_dialect_keeps_the_contract_header(book, bureau):
+    summary = export_text(bureau_id=bureau.id)
+    assert summary.startswith(
+        "period,client_org_number,client_name,package_code,package_name,package_kind,users,unit_price,amount\r\n"
+    )
+    detail = export_text(bureau_id=bureau.id, detail=True)
+    assert detail.startswith(
+        "period,client_org_number,client_name,user_name,user_email,package_code,package_name,package_kind,"
+        "days_billable\r\n"
+    )
+    assert "\ufeff" not in summary + detail and ";" not in summary.splitlines()[0]
+
+
 def test_norwegian_excel_dialect(book, bureau):
     text = export_text(bureau_id=bureau.id, dialect=billing.Dialect.EXCEL_NO)
-    assert text.startswith("\ufeffperiod;client_org_number;")
-    assert "2026-10;974760673;Acme AS;CRM;CRM;main;3;149,00;447,00\r\n" in text
-    assert '\'=HYPERLINK(""x"")' in text  # RFC 4180 quoting of the inert value
+    assert text.startswith(
+        "\ufeffPeriode;Organisasjonsnummer;Klient;Pakkekode;Pakke;Pakketype;Brukere;Enhetspris;Beløp\r\n"
+    )
+    # The period as a formula whose result is the text (Excel would make a date of a bare 2026-10), unquoted.
+    assert '="2026-10";974760673;Acme AS;CRM;CRM;Hovedpakke;3;149,00;447,00\r\n' in text
+    assert '="2026-10";974760673;Acme AS;FAKTURA;Fakturering;Tilleggspakke;1;99,00;99,00\r\n' in text
+    assert '="2026-10";923456783;"\'=HYPERLINK(""x"")";' in text  # RFC 4180 quoting of the inert value
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=";"))
+    assert {row[0] for row in rows[1:]} == {'="2026-10"'} and len(rows) == 4
+    assert all(len(row) == 9 for row in rows)
+
+
+def test_norwegian_excel_dialect_of_the_details(book, bureau):
+    text = export_text(bureau_id=bureau.id, dialect=billing.Dialect.EXCEL_NO, detail=True)
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=";"))
+    assert tuple(rows[0]) == billing.DETAIL_HEADER_NO
+    assert rows[0][-1] == "Fakturerbare dager" and rows[0][3:5] == ["Bruker", "E-post"]
+    assert {row[0] for row in rows[1:]} == {'="2026-10"'}
+    assert {row[7] for row in rows[1:]} == {"Hovedpakke", "Tilleggspakke"}
+    standard = list(csv.reader(io.StringIO(export_text(bureau_id=bureau.id, detail=True), newline="")))
+    # the same lines as the standard dialect, only the period, the kind and the header written for Excel
+    assert [row[1:7] + row[8:] for row in rows[1:]] == [row[1:7] + row[8:] for row in standard[1:]]
 
 
 def test_price_in_force_for_the_period(book, bureau):
@@ -115,7 +148,7 @@ def test_page_summary_and_download_equal_the_cli(login_as, client, runner, book,
     login_as("staff")
     text = page(client.get("/admin/billing/?period=2026-10"))
     assert "Fakturagrunnlag" in text
-    assert "695.00" in text  # 149 + 447 + 99
+    assert "695,00\xa0kr" in text  # 149 + 447 + 99, as Norwegian writes it
     for dialect in ("standard", "excel-no"):
         response = client.get(f"/admin/billing/download/?period=2026-10&dialect={dialect}")
         assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -137,7 +170,7 @@ def test_client_grid_action_and_pakker_tab_agree_with_the_export(login_as, clien
     assert response.status_code == 302 and f"client={acme.id}" in response.headers["Location"]
     if date.today().strftime("%Y-%m") == "2026-10":
         tab = page(client.get(f"/admin/clients/manage/?id={acme.id}&tab=packages"))
-        assert "447.00" in tab
+        assert "447,00\xa0kr" in tab
 
 
 def test_pakker_tab_lines_match_this_months_export(
@@ -150,7 +183,7 @@ def test_pakker_tab_lines_match_this_months_export(
         assign(make_user(customer), crm, date.today().replace(day=1))
     month = date.today().strftime("%Y-%m")
     tab = page(client.get(f"/admin/clients/manage/?id={customer.id}&tab=packages"))
-    assert "298.00" in tab
+    assert "298,00\xa0kr" in tab and "149,00\xa0kr" in tab
     response = client.get(f"/admin/billing/download/?period={month}&client={customer.id}")
     exported = response.get_data(as_text=True)
     response.close()
@@ -251,3 +284,133 @@ def test_a_failure_mid_stream_releases_the_connection(book, bureau, monkeypatch)
         export_text(bureau_id=bureau.id)
     monkeypatch.setattr(billing, "inert", real_inert)
     assert "Acme AS" in export_text(bureau_id=bureau.id)  # the pool's connection works again
+
+
+# --- downloads: every file in every dialect, and the Excel workbook ------------------------------------
+
+
+def cli_export(runner, bureau, *args: str) -> bytes:
+    db.session.rollback()  # on SQLite the test's own session must not hold the write lock
+    result = runner.invoke(args=["billing", "export", "--bureau", bureau.org_number, "--period", "2026-10", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout_bytes
+
+
+@pytest.mark.parametrize("dialect", ["standard", "excel-no"])
+@pytest.mark.parametrize("detail", [False, True])
+def test_every_download_in_both_dialects_equals_the_cli(login_as, client, runner, book, bureau, dialect, detail):
+    login_as("staff")
+    acme = book["acme"]
+    suffix = "&detail=1" if detail else ""
+    for chosen, cli_args in (("", ()), (f"&client={acme.id}", ("--client", acme.org_number))):
+        response = client.get(f"/admin/billing/download/?period=2026-10&dialect={dialect}{suffix}{chosen}")
+        assert response.status_code == 200 and response.mimetype == "text/csv"
+        disposition = response.headers["Content-Disposition"]
+        assert ("detaljer-2026-10" if detail else "fakturagrunnlag-2026-10") in disposition
+        assert disposition.endswith("-excel.csv") == (dialect == "excel-no")
+        data = response.data
+        response.close()
+        assert data == cli_export(runner, bureau, "--dialect", dialect, *(["--detail"] if detail else []), *cli_args)
+        if chosen:
+            assert b"HYPERLINK" not in data and b"Acme AS" in data
+
+
+def test_the_page_offers_every_download(login_as, client, book, bureau):
+    login_as("staff")
+    text = page(client.get("/admin/billing/?period=2026-10"))
+    links = set(re.findall(r'href="(/admin/billing/download/[^"]*)"', text))
+    assert {
+        "/admin/billing/download/?dialect=standard&period=2026-10",
+        "/admin/billing/download/?dialect=excel-no&period=2026-10",
+        "/admin/billing/download/xlsx/?period=2026-10",
+        "/admin/billing/download/?dialect=standard&detail=1&period=2026-10",
+        "/admin/billing/download/?dialect=excel-no&detail=1&period=2026-10",
+        "/admin/billing/download/xlsx/?detail=1&period=2026-10",
+    } <= {html.unescape(link) for link in links}
+    acme = book["acme"].id
+    tab = html.unescape(page(client.get(f"/admin/clients/manage/?id={acme}&tab=packages")))
+    month = date.today().strftime("%Y-%m")
+    for href in (
+        f"/admin/billing/download/?dialect=standard&period={month}&client={acme}",
+        f"/admin/billing/download/?dialect=excel-no&period={month}&client={acme}",
+        f"/admin/billing/download/xlsx/?period={month}&client={acme}",
+    ):
+        assert f'href="{href}"' in tab
+
+
+def read_xlsx(data: bytes):
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(data))
+    return workbook.active
+
+
+def test_the_excel_workbook_has_number_cells_and_agrees_with_the_csv(login_as, client, book, bureau):
+    login_as("staff")
+    response = client.get("/admin/billing/download/xlsx/?period=2026-10")
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert "fakturagrunnlag-2026-10.xlsx" in response.headers["Content-Disposition"]
+    assert int(response.headers["Content-Length"]) == len(response.data)
+    sheet = read_xlsx(response.data)
+    response.close()
+    rows = list(sheet.iter_rows())
+    assert [cell.value for cell in rows[0]] == list(billing.SUMMARY_HEADER_NO)
+    assert all(cell.font.b for cell in rows[0])
+    for row in rows[1:]:
+        period, org, name, code, package, kind, users, unit_price, amount = row
+        assert period.value == "2026-10" and period.data_type == "s"  # text: Excel never makes a date of it
+        assert org.data_type == "s" and kind.value in ("Hovedpakke", "Tilleggspakke")
+        assert users.data_type == "n" and isinstance(users.value, int)
+        for cell in (unit_price, amount):
+            assert cell.data_type == "n" and cell.number_format == "#,##0.00"
+    assert not [cell for row in rows for cell in row if cell.data_type == "f"]  # no formula, not even the inert name
+    # To the øre: every line and the total equal the CSV export's.
+    csv_rows = list(csv.reader(io.StringIO(export_text(bureau_id=bureau.id), newline="")))[1:]
+
+    def ore(value) -> int:
+        return int((Decimal(str(value)) * 100).to_integral_value())
+
+    assert [
+        [r[0].value, r[1].value, r[2].value, r[3].value, r[4].value, r[6].value, ore(r[7].value), ore(r[8].value)]
+        for r in rows[1:]
+    ] == [[c[0], c[1], c[2], c[3], c[4], int(c[6]), ore(c[7]), ore(c[8])] for c in csv_rows]
+    assert sum(ore(r[8].value) for r in rows[1:]) == 69500 == sum(ore(c[8]) for c in csv_rows)
+
+
+def test_the_excel_workbook_of_the_details_and_of_one_client(
+    login_as, client, book, bureau, make_bureau, make_client, make_user, make_package, assign
+):
+    other = make_bureau()
+    stranger = make_client(bureau=other, name="Fremmed AS")  # another bureau's client, billed in October
+    assign(make_user(stranger), make_package(bureau=other), date(2026, 10, 1))
+    login_as("staff")
+    acme, formula = book["acme"], book["formula"]
+    url = f"/admin/billing/download/xlsx/?period=2026-10&detail=1&client={acme.id}&client={stranger.id}"
+    response = client.get(url)
+    assert response.status_code == 200 and "detaljer-2026-10.xlsx" in response.headers["Content-Disposition"]
+    rows = [[cell.value for cell in row] for row in read_xlsx(response.data).iter_rows()]
+    response.close()
+    assert rows[0] == list(billing.DETAIL_HEADER_NO)
+    assert {row[2] for row in rows[1:]} == {"Acme AS"}  # only the chosen client; another bureau's id is ignored
+    assert sorted(row[8] for row in rows[1:] if row[5] == "CRM") == [1, 9, 31]
+    assert "Fremmed" not in str(rows) and formula.name not in str(rows)
+
+
+def test_a_month_too_big_for_excel_gives_a_reason_and_no_workbook(login_as, client, book, bureau, monkeypatch):
+    monkeypatch.setattr(billing, "XLSX_MAX_ROWS", 2)  # the month has three lines
+    login_as("staff")
+    response = client.get("/admin/billing/download/xlsx/?period=2026-10")
+    assert response.status_code == 422 and response.mimetype == "text/plain"
+    assert "flere linjer enn et Excel-ark kan romme" in response.get_data(as_text=True)
+    assert "Content-Disposition" not in response.headers
+
+
+def test_downloads_refuse_bad_periods_and_strangers(client, login_as, book):
+    for url in ("/admin/billing/download/xlsx/?period=2026-10", "/admin/billing/download/?period=2026-10"):
+        response = client.get(url)
+        assert response.status_code in (302, 403) and not response.data.startswith(b"PK")
+    login_as("staff")
+    assert client.get("/admin/billing/download/xlsx/?period=nonsense").status_code == 400
+    assert client.get("/admin/billing/download/xlsx/?period=2026-13").status_code == 400
+    assert client.get("/admin/billing/download/?period=2026-10&dialect=xlsx").status_code == 400

@@ -22,6 +22,7 @@ from models import (
 )
 from services import billing, billing_totals
 from services.archive import archive
+from services.formats import format_money
 from services.packages import holders_today
 from tests.test_admin import page
 
@@ -63,6 +64,11 @@ def assert_agrees_with_export(bureau_id: int, period: billing.Period = PERIOD) -
     ).scalars()
     assert sum(share.amount_ore for share in shares) == total.amount_ore
     return total
+
+
+def kroner(ore: int) -> str:
+    """An amount in øre as the Norwegian page writes it (10 253,00 kr)."""
+    return format_money(Decimal(ore) / 100, locale="no")
 
 
 def ask(bureau_id: int, period: billing.Period) -> None:
@@ -219,8 +225,8 @@ def test_page_reads_kept_totals_says_when_and_never_scans_the_month(
     text = page(client.get("/admin/billing/?period=2026-10"))
     total = kept(bureau.id).amount_ore
     assert 'id="billing-pending"' not in text
-    assert f"{Decimal(total) / 100:.2f}" in text
-    assert re.search(r"Oppdatert \d{4}-\d{2}-\d{2} kl\. \d{2}:\d{2}", text)
+    assert kroner(total) in text
+    assert re.search(r"Oppdatert \d{2}\.\d{2}\.\d{4} kl\. \d{2}:\d{2}", text)
     # Every statement that reads assignments is restricted to a batch of client ids (the preview's lines).
     reads = statements.touching("package_assignments")
     assert reads and all(re.search(r"clients\.id IN \(", s) for s in reads), reads
@@ -229,10 +235,10 @@ def test_page_reads_kept_totals_says_when_and_never_scans_the_month(
     assign(make_user(ledger["beta"]), ledger["crm"], date(2026, 10, 2))
     text = page(client.get("/admin/billing/?period=2026-10"))
     assert re.search(r"1 endring\(er\) venter", text)
-    assert f"{Decimal(total) / 100:.2f}" in text  # the kept figures until the worker has run
+    assert kroner(total) in text  # the kept figures until the worker has run
     worker_step()
     text = page(client.get("/admin/billing/?period=2026-10"))
-    assert "venter" not in text and f"{Decimal(total + 14990) / 100:.2f}" in text
+    assert "venter" not in text and kroner(total + 14990) in text
 
 
 def test_a_small_bureau_sees_its_changes_at_once(login_as, client, bureau, ledger, assign, make_user):
