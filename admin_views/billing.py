@@ -81,23 +81,30 @@ def xlsx_response(*, bureau_id: int, period: billing.Period, detail: bool, clien
     def write(spool) -> None:
         billing.export_xlsx(db.engine, spool, bureau_id=bureau_id, period=period, detail=detail, client_ids=client_ids)
 
-    return _file_response(write, mimetype=XLSX_MIMETYPE, content_type=XLSX_MIMETYPE, filename=filename)
+    back = url_for("billing.index", period=str(period), client=client_ids or [])
+    return _file_response(write, mimetype=XLSX_MIMETYPE, content_type=XLSX_MIMETYPE, filename=filename, back=back)
 
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _file_response(write, *, mimetype: str, content_type: str, filename: str):
-    """Build the whole file first (on disk past 8 MB), then send it with its length: never a silent half file."""
+def _file_response(write, *, mimetype: str, content_type: str, filename: str, back: str | None = None):
+    """Build the whole file first (on disk past 8 MB), then send it with its length: never a silent half file.
+
+    A refusal (e.g. more lines than an Excel sheet holds) goes back to ``back`` with its reason.
+    """
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
     try:
         write(spool)
         spool.seek(0, io.SEEK_END)
         size = spool.tell()
         spool.seek(0)
-    except DomainError as exc:  # e.g. more lines than an Excel sheet holds: the reason, and no file
+    except DomainError as exc:
         spool.close()
-        return str(exc), 422, {"Content-Type": "text/plain; charset=utf-8"}
+        if back is None:
+            return str(exc), 422, {"Content-Type": "text/plain; charset=utf-8"}
+        flash(str(exc), "error")
+        return redirect(back)
     except Exception:
         log.exception("Billing export failed")
         spool.close()
