@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from flask_babel import refresh
 from sqlalchemy import select
 
 from extensions import db
@@ -422,3 +423,14 @@ def test_downloads_refuse_bad_periods_and_strangers(client, login_as, book):
     assert client.get("/admin/billing/download/xlsx/?period=nonsense").status_code == 400
     assert client.get("/admin/billing/download/xlsx/?period=2026-13").status_code == 400
     assert client.get("/admin/billing/download/?period=2026-10&dialect=xlsx").status_code == 400
+
+
+def test_package_grid_shows_prices_in_the_users_language(login_as, client, make_package):
+    package = make_package(code="CRM", name="CRM", rank=1, price=Decimal("10253.00"))
+    login_as("staff")
+    assert "10\xa0253,00\xa0kr" in page(client.get("/admin/packages/"))
+    assert "10\xa0253,00\xa0kr" in page(client.get(f"/admin/packages/details/?id={package.id}"))
+    client.get("/language/en")
+    refresh()  # the test client shares one application context, where Flask-Babel caches the locale
+    text = page(client.get("/admin/packages/"))
+    assert "NOK\xa010,253.00" in text and "10253.00" not in text

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import re
 from datetime import UTC, date, datetime
@@ -31,7 +33,7 @@ from models import (
 from services import billing, billing_close, policy
 from services.errors import DomainError
 from tests.test_admin import page
-from tests.test_billing import PERIOD, book  # noqa: F401 - the October 2026 bureau
+from tests.test_billing import PERIOD, book, read_xlsx  # noqa: F401 - the October 2026 bureau
 
 OCTOBER = "2026-10"
 REFUSED = "Faktureringsmåneden 2026-10 er lukket"
@@ -236,6 +238,19 @@ def test_a_closed_month_exports_the_same_bytes_whatever_happens_later(
     text_ = page(client.get(f"/admin/billing/?period={OCTOBER}"))
     assert "Borte AS" in text_ and "695,00\xa0kr" not in text_  # Borte AS added 149.00 before the close
     assert "844,00\xa0kr" in text_
+    # The workbook of the closed month: the snapshot's lines too (compared by value: a workbook holds its date).
+    for detail in (False, True):
+        response = client.get(f"/admin/billing/download/xlsx/?period={OCTOBER}{'&detail=1' if detail else ''}")
+        workbook = [[cell.value for cell in row] for row in read_xlsx(response.data).iter_rows()][1:]
+        response.close()
+        lines = list(csv.reader(io.StringIO(closed["standard", detail, ()].decode(), newline="")))[1:]
+        kind = 7 if detail else 5
+        expected = [[*line[:kind], billing.KIND_NO[line[kind]], *line[kind + 1 :]] for line in lines]
+        amounts = () if detail else (7, 8)
+        assert [
+            [f"{Decimal(str(value)):.2f}" if index in amounts else str(value) for index, value in enumerate(row)]
+            for row in workbook
+        ] == expected
 
 
 # --- the page ---------------------------------------------------------------------------------------
