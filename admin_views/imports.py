@@ -27,7 +27,14 @@ from forms.clients import ImportConfirmForm, ImportForm
 from models import Client, Job, JobKind
 from services import client_import, person_import
 from services.errors import DomainError
-from services.import_rows import ImportCounts, RowResult, discard_upload, load_upload, save_upload
+from services.import_rows import (
+    ImportCounts,
+    RowResult,
+    changed_since_preview,
+    discard_upload,
+    load_upload,
+    save_upload,
+)
 from services.jobs import create_job, import_threshold
 from services.submissions import AlreadySubmitted
 from services.tabular import template_csv
@@ -137,23 +144,10 @@ def confirm_import(view, page: ImportPage):
         ),
         "success" if not counts.refused else "warning",
     )
-    if previewed is not None and previewed != counts:
-        flash(changed_since_preview(previewed, counts), "warning")
+    changed = changed_since_preview(previewed, counts) if previewed is not None else None
+    if changed:
+        flash(changed, "warning")
     return page.render(view, form=ImportForm(), results=results, counts=counts, stage="done", confirm_form=None)
-
-
-def changed_since_preview(previewed: ImportCounts, counts: ImportCounts) -> str:
-    """Why the import did not do what its preview said: the data changed in between."""
-    return _(
-        "The data changed after the preview: it showed %(p_created)s to import, %(p_duplicate)s duplicate(s) and "
-        "%(p_refused)s refused; the import found %(created)s, %(duplicate)s and %(refused)s.",
-        p_created=previewed.created,
-        p_duplicate=previewed.duplicate,
-        p_refused=previewed.refused,
-        created=counts.created,
-        duplicate=counts.duplicate,
-        refused=counts.refused,
-    )
 
 
 def _counts_text(counts: ImportCounts) -> str:

@@ -75,6 +75,24 @@ class ImportCounts:
         return [self.created, self.duplicate, self.refused]
 
 
+def changed_since_preview(previewed: ImportCounts, counts: ImportCounts) -> str | None:
+    """Why the import did not do what its preview said (the data changed in between), or None when it did."""
+    if previewed.as_list() == counts.as_list():
+        return None
+    return str(
+        _(
+            "The data changed after the preview: it showed %(p_created)s to import, %(p_duplicate)s duplicate(s) "
+            "and %(p_refused)s refused; the import found %(created)s, %(duplicate)s and %(refused)s.",
+            p_created=previewed.created,
+            p_duplicate=previewed.duplicate,
+            p_refused=previewed.refused,
+            created=counts.created,
+            duplicate=counts.duplicate,
+            refused=counts.refused,
+        )
+    )
+
+
 # --- Norwegian values and headers ------------------------------------------------------------------------------------
 
 

@@ -44,15 +44,14 @@ class ClientImportHandler(JobHandler):
         return outcomes
 
     def summary(self, session, job) -> str | None:
-        counts = _status_counts(session, job)
-        return str(
-            _l(
-                "%(created)s client(s) created, %(duplicate)s duplicate(s) skipped, %(refused)s row(s) refused.",
-                created=counts.get("created", 0),
-                duplicate=counts.get("duplicate", 0),
-                refused=sum(n for status, n in counts.items() if status not in ("created", "duplicate")),
-            )
+        counts = _import_counts(session, job)
+        text = _l(
+            "%(created)s client(s) created, %(duplicate)s duplicate(s) skipped, %(refused)s row(s) refused.",
+            created=counts.created,
+            duplicate=counts.duplicate,
+            refused=counts.refused,
         )
+        return _with_preview(job, counts, str(text))
 
 
 class PersonImportHandler(JobHandler):
@@ -80,15 +79,37 @@ class PersonImportHandler(JobHandler):
         return {row.id: _outcome(importer.row(row.row_number, row.input)) for row in rows}
 
     def summary(self, session, job) -> str | None:
-        counts = _status_counts(session, job)
-        return str(
-            _l(
-                "%(imported)s person(s) added, %(duplicate)s duplicate(s) skipped, %(refused)s row(s) refused.",
-                imported=counts.get("created", 0),
-                duplicate=counts.get("duplicate", 0),
-                refused=sum(n for status, n in counts.items() if status not in ("created", "duplicate")),
-            )
+        counts = _import_counts(session, job)
+        text = _l(
+            "%(imported)s person(s) added, %(duplicate)s duplicate(s) skipped, %(refused)s row(s) refused.",
+            imported=counts.created,
+            duplicate=counts.duplicate,
+            refused=counts.refused,
         )
+        return _with_preview(job, counts, str(text))
+
+
+def _import_counts(session: Session, job: JobContext):
+    from services.import_rows import ImportCounts
+
+    counts = _status_counts(session, job)
+    return ImportCounts(
+        created=counts.get("created", 0),
+        duplicate=counts.get("duplicate", 0),
+        refused=sum(n for status, n in counts.items() if status not in ("created", "duplicate")),
+    )
+
+
+def _with_preview(job: JobContext, counts, text: str) -> str:
+    """The summary, and when the import found other counts than its preview showed, that the data changed."""
+    from services.import_rows import ImportCounts, changed_since_preview
+
+    previewed = job.parameters.get("previewed")
+    if not (isinstance(previewed, list) and len(previewed) == 3):
+        return text
+    created, duplicate, refused = previewed
+    changed = changed_since_preview(ImportCounts(created=created, duplicate=duplicate, refused=refused), counts)
+    return f"{text} {changed}" if changed else text
 
 
 def _outcome(result) -> Outcome:
