@@ -17,7 +17,15 @@ from models import Client, ContactRole, CustomerTemplate, Person
 from services.client_refresh import address_values
 from services.clients import DuplicateOrgNumber, NewClient, create_client
 from services.errors import DomainError
-from services.import_rows import RowResult, RowStatus, choose, header_aliases, yes_no
+from services.import_rows import (
+    RowResult,
+    RowStatus,
+    choose,
+    column_labels,
+    header_aliases,
+    problems_text,
+    yes_no,
+)
 from services.inputs import cell_problems, clean_row
 from services.orgnumbers import normalise
 from services.registry import CompanyRecord, CompanyRegistry, CompanyStatus, RegistryError
@@ -48,6 +56,7 @@ NORWEGIAN_HEADER = {
     "contact_role": ("kontaktperson rolle",),
 }
 TEMPLATE_HEADER = tuple(names[0] for names in NORWEGIAN_HEADER.values())
+LABELS = column_labels(NORWEGIAN_HEADER)
 EXAMPLE_ROWS = [
     ("974760673", "", "Norsk standard", "nei", "Kari", "Nordmann", "kari@example.no", "+47 99999999", "daglig leder"),
     ("", "Nystartet Kafé AS", "", "ja", "", "", "", "", ""),
@@ -155,9 +164,9 @@ def _refused(index: int, message: object) -> RowResult:
 def import_row(importer: ClientImport, index: int, row: dict[str, str]) -> RowResult:
     """One spreadsheet row (``index`` is its row number): checked, then created (or tried) in its own savepoint."""
     session, bureau_id = importer.session, importer.bureau_id
-    problems = cell_problems(row, CELL_COLUMNS)
+    problems = cell_problems(row, CELL_COLUMNS, LABELS)
     if problems:  # an over-long cell or a NUL: the row is refused, naming each cell
-        return _refused(index, "; ".join(problems))
+        return _refused(index, problems_text(problems))
     row = clean_row(row, CELL_COLUMNS)
     raw_number = (row.get("org_number") or "").strip()
     name = (row.get("name") or "").strip()
@@ -165,11 +174,12 @@ def import_row(importer: ClientImport, index: int, row: dict[str, str]) -> RowRe
         return _refused(index, _("Give an organisation number or a name."))
     demo = yes_no(row.get("demo"))
     if demo is None:
-        return _refused(index, _("demo must be ja or nei, not %(value)s.", value=row.get("demo")))
+        return _refused(index, f"{LABELS['demo']}: {_('must be ja or nei, not %(value)s.', value=row.get('demo'))}")
     role_text = (row.get("contact_role") or "").strip()
     role = choose(role_text, CONTACT_ROLES) if role_text else None
     if role_text and role is None:
-        return _refused(index, _("contact_role must be daglig leder or styreleder, not %(value)s.", value=role_text))
+        message = _("must be daglig leder or styreleder, not %(value)s.", value=role_text)
+        return _refused(index, f"{LABELS['contact_role']}: {message}")
     template_name = (row.get("template") or "").strip()
     template_id = importer.templates.get(template_name.lower()) if template_name else None
     if template_name and template_id is None:

@@ -122,6 +122,16 @@ def choose(value: str | None, choices: dict[str, Any]) -> Any:
     return table.get(plain)
 
 
+def column_labels(columns: dict[str, Sequence[str]]) -> dict[str, str]:
+    """Each column's name in a row's messages: its header in the template (Norwegian)."""
+    return {code: names[0] for code, names in columns.items()}
+
+
+def problems_text(problems: Sequence[object]) -> str:
+    """A row's problems as one sentence-like text: "type: … ; inviter: …."."""
+    return "; ".join(str(problem).rstrip(".") for problem in problems) + "."
+
+
 def header_aliases(columns: dict[str, Sequence[str]]) -> dict[str, str]:
     """A lookup from every accepted header (code name and Norwegian names, compared plainly) to its code name."""
     aliases = {}

@@ -38,7 +38,15 @@ from sqlalchemy.orm import Session
 
 from models import Client, Package, PackageKind, Person, PersonKind, User
 from services.errors import DomainError, integrity_message
-from services.import_rows import RowResult, RowStatus, choose, header_aliases, yes_no
+from services.import_rows import (
+    RowResult,
+    RowStatus,
+    choose,
+    column_labels,
+    header_aliases,
+    problems_text,
+    yes_no,
+)
 from services.inputs import cell_problems, clean_row, text_problem
 from services.orgnumbers import normalise
 from services.people import NewPerson, add_person
@@ -71,6 +79,7 @@ NORWEGIAN_HEADER = {
     "invite": ("inviter",),
 }
 TEMPLATE_HEADER = tuple(names[0] for names in NORWEGIAN_HEADER.values())
+LABELS = column_labels(NORWEGIAN_HEADER)
 EXAMPLE_ROWS = [
     (
         "974760673",
@@ -143,7 +152,8 @@ class CheckedRow:
 
 
 def _problem(column: str, message: object) -> str:
-    return f"{column}: {message}"
+    """A problem of one cell, named by the column's header in the template."""
+    return f"{LABELS[column]}: {message}"
 
 
 class Catalogue:
@@ -192,7 +202,7 @@ def check_row(
     checked = CheckedRow(number)
     problems = checked.problems
 
-    problems.extend(cell_problems(row, CELL_COLUMNS))
+    problems.extend(cell_problems(row, CELL_COLUMNS, LABELS))
     if problems:  # an over-long cell or a NUL: refused before anything else reads the row
         return checked
     row = clean_row(row, CELL_COLUMNS)
@@ -342,7 +352,7 @@ class PersonImport:
         """One spreadsheet row: checked, then added (or tried, on a dry run) in its own savepoint."""
         item = check_row(number, row, clients=self.clients, only_client=self.only_client, catalogue=self.catalogue)
         if item.problems:
-            return RowResult(number, RowStatus.REFUSED, "; ".join(item.problems))
+            return RowResult(number, RowStatus.REFUSED, problems_text(item.problems))
         client = item.client
         if client.id not in self.refusals:
             self.refusals[client.id] = refusal(self.session, self.actor, Verb.CLIENT_ADD_PEOPLE, client)

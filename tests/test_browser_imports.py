@@ -82,7 +82,7 @@ def test_person_import_preview_import_and_corrected_file(
     assert row_statuses(browser) == ["created", "created", "duplicate", "refused", "refused"]
     report = browser.find_element(By.ID, "import-report").text
     assert "Blir opprettet" in report and "Duplikat (hoppes over)" in report and "Avvist" in report
-    assert "sluttdato" in report and "kind: superbruker" in report
+    assert "sluttdato" in report and "type: superbruker" in report
     browser.save_screenshot(str(tmp_path / "import-preview.png"))
     assert people_of(customer_id) == {"Finnes"}  # the preview added nobody
 

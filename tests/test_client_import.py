@@ -61,7 +61,7 @@ def test_every_row_is_created_skipped_or_refused_with_the_reason(app, bureau, ma
     assert messages[1] == "Already a client: Nordlys Regnskap AS."
     assert messages[2] == "123456789 is not a valid organisation number."
     assert messages[3] == "974760673 is not in the company register."
-    assert messages[5] == "demo must be ja or nei, not kanskje."
+    assert messages[5] == "demo: must be ja or nei, not kanskje."
     assert "ikke-epost" in messages[6]
     assert customer_names() == {"Nordlys Regnskap AS", "TOLLBUGATA 17 OSLO AS", "Nystartet Kafé AS"}
     assert db.session.scalar(select(func.count()).select_from(Person).where(Person.email == "ikke-epost")) == 0

@@ -218,7 +218,7 @@ def test_person_import_previews_then_imports_and_invites(login_as, client, custo
     preview = upload(client, people_url(first), columns, person_rows(first, second))
     assert statuses(preview) == PERSON_EXPECTED
     text = preview.get_data(as_text=True)
-    assert f"org_number: {second.org_number} er ikke denne klienten" in text
+    assert f"organisasjonsnummer: {second.org_number} er ikke denne klienten" in text
     assert "Importer 3 rader" in text
     assert people_of(first) == {"Finnes"} and count(OutboxMessage) == 0
 

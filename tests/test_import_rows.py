@@ -102,11 +102,11 @@ def test_hostile_cells_are_refused_by_their_column(app, bureau, make_client):
     with force_locale("en"):
         results = client_import.import_clients(db.session, bureau.id, rows, get_registry(app), dry_run=True)
     assert [str(r.status) for r in results] == ["refused", "refused", "refused", "refused", "created", "refused"]
-    assert results[0].message.startswith("name: is 300 characters long")
-    assert results[1].message.startswith("name: contains a control character")
+    assert results[0].message.startswith("navn: is 300 characters long")
+    assert results[1].message.startswith("navn: contains a control character")
     assert results[2].message.startswith("demo: contains a control character")
     assert "is not a valid organisation number" in results[3].message
-    assert "contact_role must be daglig leder or styreleder" in results[5].message
+    assert results[5].message.startswith("kontaktperson rolle: must be daglig leder or styreleder")
 
 
 def test_person_rows_with_hostile_cells_are_refused(bureau, make_client):
@@ -124,12 +124,12 @@ def test_person_rows_with_hostile_cells_are_refused(bureau, make_client):
     with force_locale("en"):
         results = person_import.import_persons(db.session, bureau.id, rows, today=date.today(), dry_run=True)
     assert [str(r.status) for r in results] == ["refused"] * 6 + ["created"]
-    assert results[0].message.startswith("first_name: is 500 characters long")
-    assert "last_name: contains a control character" in results[1].message
-    assert "kind: contains a control character" in results[2].message
-    assert "org_number: contains a control character" in results[3].message
-    assert "end_date:" in results[4].message
-    assert results[5].message == "invite: a person without user cannot be invited: use nei."
+    assert results[0].message.startswith("fornavn: is 500 characters long")
+    assert "etternavn: contains a control character" in results[1].message
+    assert "type: contains a control character" in results[2].message
+    assert "organisasjonsnummer: contains a control character" in results[3].message
+    assert "sluttdato:" in results[4].message
+    assert results[5].message == "inviter: a person without user cannot be invited: use nei."
     assert results[6].message == "Lang linje B will be added."
 
 

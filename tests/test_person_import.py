@@ -107,14 +107,14 @@ def test_rows_are_checked_and_reported_by_row_and_column(bureau, clients):
     assert [str(r.status) for r in results] == EXPECTED
     assert {r.row for r in results if r.invited} == INVITED
     messages = {r.row: r.message for r in results}
-    assert messages[5].startswith("kind: superuser")
-    assert "email: ikke-epost" in messages[6] and "invite: must be ja or nei, not kanskje" in messages[6]
-    assert "end_date" not in messages[6]  # 31.12.2030 is a Norwegian date
-    assert "main_package: " in messages[7] and "UKJENT" in messages[7]
-    assert "addon_packages: the package GAMMEL is no longer sold" in messages[7]
-    assert "addon_packages: BASIS is a main package" in messages[7]
+    assert messages[5].startswith("type: superuser")
+    assert "e-post: ikke-epost" in messages[6] and "inviter: must be ja or nei, not kanskje" in messages[6]
+    assert "sluttdato" not in messages[6]  # 31.12.2030 is a Norwegian date
+    assert "hovedpakke: " in messages[7] and "UKJENT" in messages[7]
+    assert "tilleggspakker: the package GAMMEL is no longer sold" in messages[7]
+    assert "tilleggspakker: BASIS is a main package" in messages[7]
     assert messages[8] == "The same person as row 2."
-    assert messages[9].startswith("org_number: 974760673")
+    assert messages[9].startswith("organisasjonsnummer: 974760673")
     assert messages[10] == "Already on Beta AS: Finnes Kundesen."
 
     assert people_of(first) == {"Kari", "Per", "Ola"}

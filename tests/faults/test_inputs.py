@@ -212,9 +212,9 @@ def test_import_cells_over_long_or_with_nul_are_row_errors(bureau, make_client):
 
     results = person_import.import_persons(db.session, bureau.id, rows, today=date.today())
     assert [str(r.status) for r in results] == ["created", "refused", "refused", "refused"]
-    assert results[1].message.startswith("first_name:") and TOO_LONG in results[1].message
-    assert results[2].message.startswith("last_name:") and CONTROL in results[2].message
-    assert results[3].message.startswith("org_number:") and CONTROL in results[3].message
+    assert results[1].message.startswith("fornavn:") and TOO_LONG in results[1].message
+    assert results[2].message.startswith("etternavn:") and CONTROL in results[2].message
+    assert results[3].message.startswith("organisasjonsnummer:") and CONTROL in results[3].message
     db.session.commit()
     assert count(Person, Person.client_id == customer.id) == 1
 
