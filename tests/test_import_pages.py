@@ -9,7 +9,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from extensions import db
-from models import Client, OutboxMessage, PackageKind, Person, PersonKind, SubmissionToken, UserStatus
+from models import AuditEntry, Client, OutboxMessage, PackageKind, Person, PersonKind, SubmissionToken, UserStatus
 from services import client_import, person_import
 from tests.fixtures.imports import confirm, confirm_form, csv_bytes, statuses, upload
 
@@ -55,6 +55,7 @@ def xlsx_bytes(header, rows) -> bytes:
 def test_client_import_previews_every_row_then_imports(login_as, client, make_client, kind):
     login_as("staff")
     make_client(org_number="923456783", name="Nordlys Regnskap AS")
+    audited = count(AuditEntry, AuditEntry.entity == "clients")
     header = client_import.TEMPLATE_HEADER if kind == "norwegian-header" else client_import.HEADER
     data = {
         "csv": csv_bytes(header, CLIENT_ROWS),
@@ -69,6 +70,7 @@ def test_client_import_previews_every_row_then_imports(login_as, client, make_cl
     assert "Blir opprettet" in text and "Duplikat (hoppes over)" in text and "Avvist" in text
     assert "Importer 2 rader" in text
     assert customer_names() == {"Nordlys Regnskap AS"} and count(OutboxMessage) == 0  # a preview keeps nothing
+    assert count(AuditEntry, AuditEntry.entity == "clients") == audited  # … not even in the event log
 
     done = confirm(client, preview)
     assert done.status_code == 200 and statuses(done) == CLIENT_EXPECTED
@@ -168,6 +170,14 @@ def test_client_import_for_staff_and_administrators(login_as, client, role):
     login_as(role)
     done = confirm(client, upload(client, CLIENTS, client_import.HEADER, [CLIENT_ROWS[4]]))
     assert statuses(done) == ["created"] and customer_names() == {"Nystartet Kafé AS"}
+
+
+def test_client_import_confirm_needs_the_csrf_token(app, login_as, client):
+    login_as("staff")
+    preview = upload(client, CLIENTS, client_import.HEADER, [CLIENT_ROWS[4]])
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = confirm(client, preview)
+    assert response.status_code == 400 and customer_names() == set()
 
 
 def test_client_import_pages_need_a_login(client):
