@@ -87,30 +87,32 @@ clients_group = AppGroup("clients", help="Clients.")
 @clients_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--bureau", "bureau_org", required=True, help="The bureau's org number.")
-def clients_import(file: str, bureau_org: str) -> None:
+@click.option("--dry-run", is_flag=True, help="Only say what each row would do (the page's preview).")
+def clients_import(file: str, bureau_org: str, dry_run: bool) -> None:
     """Create clients from a CSV or XLSX file; prints one JSON object per row (row, status, message).
 
-    Exits 0 when every row was created or skipped as a duplicate, 1 when any row was refused.
+    A row is created, a duplicate (skipped) or refused with the reason, as on the page. Exits 0 when no row was
+    refused, 1 when any was.
     """
     from pathlib import Path
 
     from services.audit import acting_as
-    from services.client_import import HEADER, OK_STATUSES, import_clients
+    from services.client_import import import_clients, read_rows
     from services.errors import DomainError
     from services.registry import get_registry
-    from services.tabular import read_table
 
     bureau = bureau_by_org_number(bureau_org)
     try:
-        rows = read_table(Path(file).read_bytes(), file, HEADER)
+        rows = read_rows(Path(file).read_bytes(), file)
     except DomainError as exc:
         raise click.ClickException(str(exc)) from exc
     with acting_as(None, f"clients import {Path(file).name}"):
-        results = import_clients(db.session, bureau.id, rows, get_registry(current_app))
-        db.session.commit()
-    echo_json([result.to_json() for result in results])
-    if any(result.status not in OK_STATUSES for result in results):
-        raise SystemExit(1)
+        results = import_clients(db.session, bureau.id, rows, get_registry(current_app), dry_run=dry_run)
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+    report_import(results)
 
 
 persons_group = AppGroup("persons", help="People of the clients.")
@@ -119,27 +121,38 @@ persons_group = AppGroup("persons", help="People of the clients.")
 @persons_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--bureau", "bureau_org", required=True, help="The bureau's org number.")
-def persons_import(file: str, bureau_org: str) -> None:
+@click.option("--dry-run", is_flag=True, help="Only say what each row would do (the page's preview).")
+def persons_import(file: str, bureau_org: str, dry_run: bool) -> None:
     """Add (and invite) people from a CSV or XLSX file; prints one JSON object per row (row, status, message).
 
-    Exits 0 when every row was created or invited, 1 when any row was refused.
+    A row is created (``"invited": true`` when its invitation was queued), a duplicate (skipped) or refused with the
+    reason, as on the page. Exits 0 when no row was refused, 1 when any was.
     """
     from datetime import date
     from pathlib import Path
 
     from services.audit import acting_as
     from services.errors import DomainError
-    from services.person_import import HEADER, RowStatus, import_persons
-    from services.tabular import read_table
+    from services.person_import import import_persons, read_rows
 
     bureau = bureau_by_org_number(bureau_org)
     try:
-        rows = read_table(Path(file).read_bytes(), file, HEADER)
+        rows = read_rows(Path(file).read_bytes(), file)
     except DomainError as exc:
         raise click.ClickException(str(exc)) from exc
     with acting_as(None, f"persons import {Path(file).name}"):
-        results = import_persons(db.session, bureau.id, rows, today=date.today())
-        db.session.commit()
+        results = import_persons(db.session, bureau.id, rows, today=date.today(), dry_run=dry_run)
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+    report_import(results)
+
+
+def report_import(results) -> None:
+    """One JSON object per row (row, status, message); exit 1 when a row was refused."""
+    from services.import_rows import RowStatus
+
     echo_json([result.to_json() for result in results])
     if any(result.status is RowStatus.REFUSED for result in results):
         raise SystemExit(1)

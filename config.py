@@ -36,6 +36,8 @@ class Config:
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or None
         instance = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
         self.INSTANCE_PATH = str(instance)
+        # Uploaded import files wait here between their preview and "Importer N rader" (shared by the processes).
+        self.IMPORT_UPLOAD_DIR = os.environ.get("IMPORT_UPLOAD_DIR", str(instance / "imports"))
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
             os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'klientadmin.db'}")
         )

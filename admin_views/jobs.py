@@ -30,7 +30,7 @@ STATUS_LABELS = {
 # What a row's outcome is called on the job page (the statuses of every kind of job).
 ROW_STATUS_LABELS = {
     "created": _l("Created"),
-    "duplicate": _l("Duplicate"),
+    "duplicate": _l("Duplicate (skipped)"),
     "invalid_number": _l("Invalid number"),
     "not_found": _l("Not found"),
     "invalid": _l("Refused"),

@@ -129,10 +129,17 @@ class VersionedActionForm(TranslatedForm):
     version_check = HiddenField()
 
 
-class ImportForm(OneTimeForm, TranslatedForm):
-    """Upload of a CSV or XLSX file for "Importer kunder" / "Importer personer"."""
+class ImportForm(TranslatedForm):
+    """Upload of a CSV or XLSX file for "Importer kunder" / "Importer personer": it only leads to the preview."""
 
     file = FileField(
         _l("File (CSV or XLSX)"),
         validators=[FileRequired(), FileAllowed(["csv", "xlsx", "txt"], _l("Upload a .csv or .xlsx file."))],
     )
+
+
+class ImportConfirmForm(OneTimeForm, TranslatedForm):
+    """ "Importer N rader" under a preview: names the file kept on the server and the counts the preview showed."""
+
+    upload = HiddenField()
+    previewed = HiddenField()

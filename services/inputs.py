@@ -103,19 +103,21 @@ def cleaned(value: Any, column: Any, label: object) -> Any:
     return value
 
 
-def cell_problems(row: dict[str, str], columns: dict[str, Any]) -> list[str]:
-    """An import row's cells against the columns they go to: one message per bad cell, prefixed with its header.
-    Only text is a cell: a value the import itself put in the row (a job's client id) is not checked."""
+def cell_problems(row: dict[str, str], columns: dict[str, Any], labels: dict[str, str] | None = None) -> list[str]:
+    """An import row's cells against the columns they go to: one message per bad cell, prefixed with its header
+    (``labels``' name for it, when given). Only text is a cell: a value the import itself put in the row (a job's
+    client id) is not checked."""
+    labels = labels or {}
     problems = []
     for header, column in columns.items():
         value = row.get(header)
         if value and isinstance(value, str):
             problem = text_problem(single_line(value) if is_single_line(column) else value, max_length(column))
             if problem is not None:
-                problems.append(f"{header}: {problem}")
+                problems.append(f"{labels.get(header, header)}: {problem}")
     for header, value in row.items():  # columns that go nowhere (a demo flag, a package code) still take no NUL
         if header not in columns and isinstance(value, str) and _CONTROL.search(value):
-            problems.append(f"{header}: {text_problem(value, None)}")
+            problems.append(f"{labels.get(header, header)}: {text_problem(value, None)}")
     return problems
 
 

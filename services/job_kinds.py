@@ -1,18 +1,16 @@
 """The kinds of background job: what one row means and how a chunk of rows is applied (see services/jobs.py).
 
-- ``client_import``: one row per spreadsheet row, created as on the page (``client_import.import_row``); the
-  register is asked once per chunk, before the chunk's transaction.
-- ``person_import``: two stages, so the import keeps its rule "all valid rows of a client, or none": stage 1 checks
-  every row and tries it in a savepoint that is rolled back; between the stages a client with a refused row has all
-  its rows refused; stage 2 adds the rows that passed. A row the database refuses in stage 2 although it passed
-  stage 1 (someone added the same e-mail by hand meanwhile) is refused alone: the client's other rows stay added.
+- ``client_import``, ``person_import``: one row per spreadsheet row, created, skipped as a duplicate or refused as on
+  the page (``client_import.import_row``, ``person_import.PersonImport``; see ``services/import_rows.py``). A row
+  that repeats one of an earlier chunk is a duplicate because that chunk is committed. The register is asked once
+  per chunk of a client import, before the chunk's transaction.
 - ``client_refresh``: one row per selected client, refreshed from the register (one call per chunk).
 - ``billing_close``: one row, the month; closed in one transaction at REPEATABLE READ (``begin_consistent``).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import date
 from typing import Any
 
@@ -39,39 +37,32 @@ class ClientImportHandler(JobHandler):
         return lookup_rows([row.input for row in rows], get_registry(current_app))
 
     def apply(self, session, job, rows, prepared, actor) -> dict[int, Outcome]:
-        from services.client_import import OK_STATUSES, import_row, template_ids
+        from services import client_import
 
         records, registry_error = prepared
-        templates = template_ids(session, job.bureau_id)
+        importer = client_import.ClientImport(session, job.bureau_id, records, registry_error)
         outcomes = {}
         for row in rows:
-            result = import_row(session, job.bureau_id, row.row_number, row.input, templates, records, registry_error)
-            outcomes[row.id] = Outcome(
-                str(result.status),
-                result.message,
-                refused=result.status not in OK_STATUSES,
-                target_id=result.client_id,
-            )
+            result = client_import.import_row(importer, row.row_number, row.input)
+            outcomes[row.id] = _outcome(result)
         return outcomes
 
     def summary(self, session, job) -> str | None:
-        counts = _status_counts(session, job)
-        return str(
-            _l(
-                "%(created)s client(s) created, %(refused)s row(s) refused.",
-                created=counts.get("created", 0),
-                refused=sum(n for status, n in counts.items() if status not in ("created", "duplicate")),
-            )
+        counts = _import_counts(session, job)
+        text = _l(
+            "%(created)s client(s) created, %(duplicate)s duplicate(s) skipped, %(refused)s row(s) refused.",
+            created=counts.created,
+            duplicate=counts.duplicate,
+            refused=counts.refused,
         )
+        return _with_preview(job, counts, str(text))
 
 
 class PersonImportHandler(JobHandler):
-    stages = 2
-    stage_labels = (_l("Checking rows"), _l("Importing"))
+    stage_labels = (_l("Importing"),)
 
     def apply(self, session, job, rows, prepared, actor) -> dict[int, Outcome]:
-        from services.person_import import Catalogue, RowStatus, add_row, check_row, clients_by_number
-        from services.policy import Verb, refusal
+        from services.person_import import PersonImport
 
         only_client = None
         if job.parameters.get("client_id") is not None:
@@ -81,94 +72,58 @@ class PersonImportHandler(JobHandler):
             if only_client is None:
                 gone = str(_l("The client no longer exists."))
                 return {row.id: Outcome("refused", gone, refused=True) for row in rows}
-        catalogue = Catalogue(session, job.bureau_id)
-        inputs = [row.input for row in rows]
-        clients = {} if only_client is not None else clients_by_number(session, job.bureau_id, inputs)
-        today = date.today()
-        refusals: dict[int, str | None] = {}
-        outcomes = {}
-        for row in rows:
-            item = check_row(row.row_number, row.input, clients=clients, only_client=only_client, catalogue=catalogue)
-            if item.problems:
-                outcomes[row.id] = Outcome("refused", "; ".join(item.problems), refused=True)
-                continue
-            client = item.client
-            if client.id not in refusals:
-                refusals[client.id] = refusal(session, actor, Verb.CLIENT_ADD_PEOPLE, client)
-            if refusals[client.id] is not None:
-                outcomes[row.id] = Outcome("refused", refusals[client.id], refused=True)
-                continue
-            key = {"_client": client.id, "_email": item.email}
-            if job.stage == 0:
-                trial = session.begin_nested()  # tried, never kept: stage 2 adds it for good
-                result = add_row(session, item, today=today, actor=actor)
-                trial.rollback()
-                if result.status is RowStatus.REFUSED:
-                    outcomes[row.id] = Outcome(
-                        "refused", result.message, refused=True, finished=False, extra={**key, "_failed": True}
-                    )
-                else:
-                    outcomes[row.id] = Outcome("checked", "", finished=False, extra=key)
-            else:
-                result = add_row(session, item, today=today, actor=actor)
-                outcomes[row.id] = Outcome(
-                    str(result.status),
-                    result.message,
-                    refused=result.status is RowStatus.REFUSED,
-                    target_id=client.id,
-                )
-        return outcomes
-
-    def between_stages(self, session, job, actor) -> dict[int, Outcome]:
-        """After the check: an e-mail a row shares with an earlier row of the same client refuses the later row;
-        a row the trial refused refuses its client's other rows (all or none per client)."""
-        from services.person_import import not_imported_message
-
-        rows = session.execute(
-            select(JobRow.id, JobRow.row_number, JobRow.input, JobRow.message)
-            .where(JobRow.job_id == job.id, JobRow.finished.is_(False))
-            .order_by(JobRow.position)
-        ).all()
-        outcomes: dict[int, Outcome] = {}
-        first_row: dict[tuple[int, str], int] = {}
-        failed: dict[int, list[int]] = defaultdict(list)
-        for row in rows:
-            client_id, email = row.input.get("_client"), row.input.get("_email")
-            if row.input.get("_failed"):
-                outcomes[row.id] = Outcome("refused", row.message or "", refused=True)
-                failed[client_id].append(row.row_number)
-                continue
-            if email:
-                if (client_id, email) in first_row:
-                    message = _l(
-                        "%(value)s is also on row %(row)s for the same client.",
-                        value=email,
-                        row=first_row[client_id, email],
-                    )
-                    outcomes[row.id] = Outcome("refused", f"email: {message}", refused=True)
-                    continue
-                first_row[client_id, email] = row.row_number
-        if failed:
-            names = dict(session.execute(select(Client.id, Client.name).where(Client.id.in_(list(failed)))).all())
-            for row in rows:
-                client_id = row.input.get("_client")
-                if row.id not in outcomes and client_id in failed:
-                    numbers = ", ".join(str(n) for n in failed[client_id])
-                    outcomes[row.id] = Outcome(
-                        "refused", not_imported_message(numbers, names.get(client_id, "")), refused=True
-                    )
-        return outcomes
+        importer = PersonImport(
+            session,
+            job.bureau_id,
+            [row.input for row in rows],
+            only_client=only_client,
+            today=date.today(),
+            actor=actor,
+        )
+        return {row.id: _outcome(importer.row(row.row_number, row.input)) for row in rows}
 
     def summary(self, session, job) -> str | None:
-        counts = _status_counts(session, job)
-        return str(
-            _l(
-                "%(imported)s person(s) added, %(invited)s invited, %(refused)s row(s) refused.",
-                imported=counts.get("created", 0) + counts.get("invited", 0),
-                invited=counts.get("invited", 0),
-                refused=counts.get("refused", 0),
-            )
+        counts = _import_counts(session, job)
+        text = _l(
+            "%(imported)s person(s) added, %(duplicate)s duplicate(s) skipped, %(refused)s row(s) refused.",
+            imported=counts.created,
+            duplicate=counts.duplicate,
+            refused=counts.refused,
         )
+        return _with_preview(job, counts, str(text))
+
+
+def _import_counts(session: Session, job: JobContext):
+    from services.import_rows import ImportCounts
+
+    counts = _status_counts(session, job)
+    return ImportCounts(
+        created=counts.get("created", 0),
+        duplicate=counts.get("duplicate", 0),
+        refused=sum(n for status, n in counts.items() if status not in ("created", "duplicate")),
+    )
+
+
+def _with_preview(job: JobContext, counts, text: str) -> str:
+    """The summary, and when the import found other counts than its preview showed, that the data changed."""
+    from services.import_rows import ImportCounts, changed_since_preview
+
+    previewed = job.parameters.get("previewed")
+    if not (isinstance(previewed, list) and len(previewed) == 3):
+        return text
+    created, duplicate, refused = previewed
+    changed = changed_since_preview(ImportCounts(created=created, duplicate=duplicate, refused=refused), counts)
+    return f"{text} {changed}" if changed else text
+
+
+def _outcome(result) -> Outcome:
+    """An import row's result (``services/import_rows.py``) as the job records it."""
+    return Outcome(
+        str(result.status),
+        result.message,
+        refused=str(result.status) == "refused",
+        target_id=result.target_id,
+    )
 
 
 class ClientRefreshHandler(JobHandler):

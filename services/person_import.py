@@ -1,31 +1,30 @@
-"""Bulk add (and invite) people from a spreadsheet ("Importer personer"): checked first, then one transaction per client.
+"""Bulk add (and invite) people from a spreadsheet ("Importer personer"): every row checked and reported.
 
 Decisions:
 
-- Every row is checked before anything is written, and every problem of a row is reported, prefixed with its column
-  ("end_date: …"): an unknown ``kind`` (``user``, ``external_user``, ``user_without_packages`` or ``person``; bureau
-  users need an employee and are added on the Personer tab), an org number that is not a client of this bureau, a
-  package code that is not an active package of the bureau (codes compare case-insensitively; a main package must be
-  a main package and add-ons, separated by ``|``, add-ons), a date that is not ISO (YYYY-MM-DD), an ``invite`` that
-  is not yes or no (``ja``/``nei`` and an empty cell, meaning no, are accepted too), ``invite=yes`` for a person
-  without user, an e-mail address that is not one, and an e-mail that an earlier row of the file gives to the same
-  client. A row refused here is reported and skipped; the valid rows are still imported.
+- The outcomes are those of every import (``services/import_rows.py``): each row is **created** (and invited when
+  ``invite`` says so, in the same transaction as the person), a **duplicate** (skipped) or **refused** with every
+  problem of the row, each prefixed with its column ("end_date: …"). Rows are independent: a refused row never stops
+  another, so importing the corrected file again creates the rows that were refused and skips the others.
+- A duplicate is a person the client already has with the row's e-mail address (any case), or, for a row without
+  e-mail, a person without e-mail with the same first and last name; or an earlier row of the file that is created
+  for the same client with the same e-mail (or name).
+- Refused: an unknown ``kind`` (``bruker``/``user``, ``ekstern bruker``/``external_user``, ``bruker uten
+  pakker``/``user_without_packages``, ``person``/``person uten bruker``; bureau users need an employee and are added
+  on the Personer tab), an org number that is not a client of this bureau, a package code that is not an active
+  package of the bureau (codes compare case-insensitively; a main package must be a main package and add-ons,
+  separated by ``|``, add-ons), a date that is neither ``YYYY-MM-DD`` nor ``DD.MM.YYYY``, an ``invite`` that is not
+  ja/nei (yes/no, true/false, 1/0; empty is nei), an invitation for a person without user, an e-mail address that is
+  not one, and whatever ``add_person`` or the invitation refuse (names, e-mail for a login, end date of external
+  users, packages only for users with packages, the policy).
 - On a client's page only that client's org number, or an empty one, is accepted; the command needs the org number,
   so a client without one can only be imported into from its page.
-- The rules of each kind (names, e-mail for a login, end date of external users, packages only for users with
-  packages, e-mail already used on the client) are ``add_person``'s, checked while importing. The valid rows of one
-  client are imported in ONE savepoint: when ``add_person`` or the invitation refuses any of them, none of that
-  client's rows are imported and each is reported as refused (the row at fault with the reason, the others naming
-  it); other clients are unaffected. Each row also runs in its own inner savepoint, so every refusal of a client
-  is reported, not only the first, and a row is never half-imported.
-- Statuses: ``created``, ``invited`` (created and the invitation queued in the outbox, in the same transaction) and
-  ``refused``. The report has one result per spreadsheet row, in file order; the header is row 1.
-- Like every service this only flushes; the page or the command commits.
+- ``dry_run`` (the preview) adds each row in a savepoint that is rolled back, so the preview reports what the import
+  will do, refusals of ``add_person`` included. Like every service this only flushes; the page or command commits.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -33,16 +32,26 @@ from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Client, Package, PackageKind, Person, PersonKind, User
 from services.errors import DomainError, integrity_message
+from services.import_rows import (
+    RowResult,
+    RowStatus,
+    choose,
+    column_labels,
+    header_aliases,
+    problems_text,
+    yes_no,
+)
 from services.inputs import cell_problems, clean_row, text_problem
 from services.orgnumbers import normalise
 from services.people import NewPerson, add_person
 from services.policy import Verb, refusal
+from services.tabular import read_table
 
 HEADER = (
     "org_number",
@@ -56,10 +65,36 @@ HEADER = (
     "end_date",
     "invite",
 )
+# Each column's header in Norwegian (the first is the template's); the code name above is accepted too.
+NORWEGIAN_HEADER = {
+    "org_number": ("organisasjonsnummer", "orgnr", "org.nr."),
+    "kind": ("type", "persontype"),
+    "first_name": ("fornavn",),
+    "last_name": ("etternavn",),
+    "email": ("e-post", "epost"),
+    "phone": ("telefon",),
+    "main_package": ("hovedpakke",),
+    "addon_packages": ("tilleggspakker",),
+    "end_date": ("sluttdato",),
+    "invite": ("inviter",),
+}
+TEMPLATE_HEADER = tuple(names[0] for names in NORWEGIAN_HEADER.values())
+LABELS = column_labels(NORWEGIAN_HEADER)
 EXAMPLE_ROWS = [
-    ("974760673", "user", "Kari", "Nordmann", "kari@example.no", "+47 99999999", "REGNSKAP", "LONN|FAKTURA", "", "yes"),
-    ("974760673", "external_user", "Per", "Revisor", "per@revisor.example", "", "CRM", "", "2030-12-31", "no"),
-    ("974760673", "person", "Ola", "Nordmann", "", "", "", "", "", "no"),
+    (
+        "974760673",
+        "bruker",
+        "Kari",
+        "Nordmann",
+        "kari@example.no",
+        "+47 99999999",
+        "REGNSKAP",
+        "LONN|FAKTURA",
+        "",
+        "ja",
+    ),
+    ("974760673", "ekstern bruker", "Per", "Revisor", "per@revisor.example", "", "CRM", "", "31.12.2030", "nei"),
+    ("974760673", "person", "Ola", "Nordmann", "", "", "", "", "", "nei"),
 ]
 # The cells that are stored as they are, and the columns that hold them (their length and one-line rules).
 CELL_COLUMNS = {
@@ -71,22 +106,37 @@ CELL_COLUMNS = {
 IMPORT_KINDS = (PersonKind.USER, PersonKind.EXTERNAL_USER, PersonKind.USER_WITHOUT_PACKAGES, PersonKind.PERSON)
 ADDON_SEPARATOR = "|"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+NORWEGIAN_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+# The kinds by code and by their Norwegian names (compared in any case, "_" as a space).
+KIND_NAMES = {
+    **{kind.value: kind for kind in IMPORT_KINDS},
+    "bruker": PersonKind.USER,
+    "bruker med tilgangspakker": PersonKind.USER,
+    "ekstern bruker": PersonKind.EXTERNAL_USER,
+    "ekstern bruker med tilgangspakker": PersonKind.EXTERNAL_USER,
+    "bruker uten pakker": PersonKind.USER_WITHOUT_PACKAGES,
+    "bruker uten tilgangspakker": PersonKind.USER_WITHOUT_PACKAGES,
+    "person": PersonKind.PERSON,
+    "person uten bruker": PersonKind.PERSON,
+}
 
 
-class RowStatus(enum.StrEnum):
-    CREATED = "created"
-    INVITED = "invited"
-    REFUSED = "refused"
+def read_rows(data: bytes, filename: str) -> list[dict[str, str]]:
+    """The rows of an uploaded person spreadsheet, its header in Norwegian or by code name."""
+    return read_table(data, filename, HEADER, header_aliases(NORWEGIAN_HEADER), TEMPLATE_HEADER)
 
 
-@dataclass
-class RowResult:
-    row: int  # the spreadsheet's row number (the header is row 1)
-    status: RowStatus
-    message: str
-
-    def to_json(self) -> dict[str, object]:
-        return {"row": self.row, "status": str(self.status), "message": self.message}
+def parse_date(text: str) -> date | None:
+    """``YYYY-MM-DD`` or ``DD.MM.YYYY``; None for anything else."""
+    try:
+        if ISO_DATE.fullmatch(text):
+            return date.fromisoformat(text)
+        match = NORWEGIAN_DATE.fullmatch(text)
+        if match:
+            return date(int(match[3]), int(match[2]), int(match[1]))
+    except ValueError:
+        return None
+    return None
 
 
 @dataclass
@@ -102,16 +152,8 @@ class CheckedRow:
 
 
 def _problem(column: str, message: object) -> str:
-    return f"{column}: {message}"
-
-
-def _yes_no(value: str) -> bool | None:
-    value = value.strip().lower()
-    if value in ("", "no", "nei"):
-        return False
-    if value in ("yes", "ja"):
-        return True
-    return None
+    """A problem of one cell, named by the column's header in the template."""
+    return f"{LABELS[column]}: {message}"
 
 
 class Catalogue:
@@ -160,7 +202,7 @@ def check_row(
     checked = CheckedRow(number)
     problems = checked.problems
 
-    problems.extend(cell_problems(row, CELL_COLUMNS))
+    problems.extend(cell_problems(row, CELL_COLUMNS, LABELS))
     if problems:  # an over-long cell or a NUL: refused before anything else reads the row
         return checked
     row = clean_row(row, CELL_COLUMNS)
@@ -192,8 +234,8 @@ def check_row(
     else:
         checked.client = clients[compact]
 
-    kind_text = row.get("kind", "").strip().lower()
-    kind = next((k for k in IMPORT_KINDS if k.value == kind_text), None)
+    kind_text = row.get("kind", "").strip()
+    kind = choose(kind_text, KIND_NAMES)
     if kind is None:
         problems.append(
             _problem(
@@ -201,7 +243,7 @@ def check_row(
                 _(
                     "%(value)s is not a kind that can be imported (use one of %(kinds)s).",
                     value=kind_text or "–",
-                    kinds=", ".join(k.value for k in IMPORT_KINDS),
+                    kinds="bruker, ekstern bruker, bruker uten pakker, person",
                 ),
             )
         )
@@ -232,18 +274,17 @@ def check_row(
     end_text = row.get("end_date", "").strip()
     end_date = None
     if end_text:
-        try:
-            if not ISO_DATE.fullmatch(end_text):
-                raise ValueError(end_text)
-            end_date = date.fromisoformat(end_text)
-        except ValueError:
-            problems.append(_problem("end_date", _("%(value)s is not a date in the form YYYY-MM-DD.", value=end_text)))
+        end_date = parse_date(end_text)
+        if end_date is None:
+            problems.append(
+                _problem("end_date", _("%(value)s is not a date in the form DD.MM.YYYY or YYYY-MM-DD.", value=end_text))
+            )
 
-    invite = _yes_no(row.get("invite", ""))
+    invite = yes_no(row.get("invite", ""))
     if invite is None:
-        problems.append(_problem("invite", _("must be yes or no, not %(value)s.", value=row.get("invite", ""))))
+        problems.append(_problem("invite", _("must be ja or nei, not %(value)s.", value=row.get("invite", ""))))
     elif invite and kind is PersonKind.PERSON:
-        problems.append(_problem("invite", _("a person without user cannot be invited: use no.")))
+        problems.append(_problem("invite", _("a person without user cannot be invited: use nei.")))
 
     if not problems:
         checked.invite = bool(invite)
@@ -260,23 +301,75 @@ def check_row(
     return checked
 
 
-def _check_duplicate_emails(checked: list[CheckedRow]) -> None:
-    """An e-mail address may appear once per client in the file; later rows with it are refused."""
-    first_row: dict[tuple[int, str], int] = {}
-    for item in checked:
-        if item.client is None or not item.email:
-            continue
-        key = (item.client.id, item.email)
-        if key in first_row:
-            item.problems.append(
-                _problem(
-                    "email",
-                    _("%(value)s is also on row %(row)s for the same client.", value=item.email, row=first_row[key]),
-                )
-            )
-            item.data = None
-        else:
-            first_row[key] = item.row
+def duplicate_key(item: CheckedRow) -> tuple[int, str]:
+    """What makes two rows (or a row and a stored person) the same person on a client: e-mail, else the name."""
+    if item.email:
+        return item.client.id, f"email:{item.email}"
+    name = f"{item.data.first_name.strip().lower()} {item.data.last_name.strip().lower()}"
+    return item.client.id, f"name:{name}"
+
+
+def existing_person(session: Session, item: CheckedRow) -> Person | None:
+    """The client's person this row would repeat (same e-mail; without e-mail, the same name and no e-mail)."""
+    query = select(Person).where(Person.client_id == item.client.id)
+    if item.email:
+        query = query.where(func.lower(Person.email) == item.email)
+    else:
+        query = query.where(
+            Person.email.is_(None),
+            func.lower(Person.first_name) == item.data.first_name.strip().lower(),
+            func.lower(Person.last_name) == item.data.last_name.strip().lower(),
+        )
+    with session.no_autoflush:
+        return session.scalar(query.limit(1))
+
+
+class PersonImport:
+    """What the rows of one import (or one chunk of its job) share: clients, packages, policy answers, rows seen."""
+
+    def __init__(
+        self,
+        session: Session,
+        bureau_id: int,
+        rows: list[dict[str, str]],
+        *,
+        only_client: Client | None,
+        today: date,
+        actor: User | None,
+        dry_run: bool = False,
+    ) -> None:
+        self.session = session
+        self.catalogue = Catalogue(session, bureau_id)
+        self.clients = {} if only_client is not None else clients_by_number(session, bureau_id, rows)
+        self.only_client = only_client
+        self.today = today
+        self.actor = actor
+        self.dry_run = dry_run
+        self.refusals: dict[int, str | None] = {}
+        self.seen: dict[tuple[int, str], int] = {}
+
+    def row(self, number: int, row: dict[str, str]) -> RowResult:
+        """One spreadsheet row: checked, then added (or tried, on a dry run) in its own savepoint."""
+        item = check_row(number, row, clients=self.clients, only_client=self.only_client, catalogue=self.catalogue)
+        if item.problems:
+            return RowResult(number, RowStatus.REFUSED, problems_text(item.problems))
+        client = item.client
+        if client.id not in self.refusals:
+            self.refusals[client.id] = refusal(self.session, self.actor, Verb.CLIENT_ADD_PEOPLE, client)
+        if self.refusals[client.id] is not None:
+            return RowResult(number, RowStatus.REFUSED, self.refusals[client.id])
+        key = duplicate_key(item)
+        if key in self.seen:
+            message = _("The same person as row %(row)s.", row=self.seen[key])
+            return RowResult(number, RowStatus.DUPLICATE, str(message), client.id)
+        existing = existing_person(self.session, item)
+        if existing is not None:
+            message = _("Already on %(client)s: %(name)s.", client=client.name, name=existing.full_name)
+            return RowResult(number, RowStatus.DUPLICATE, str(message), client.id)
+        result = add_row(self.session, item, today=self.today, actor=self.actor, dry_run=self.dry_run)
+        if result.status is RowStatus.CREATED:
+            self.seen[key] = number
+        return result
 
 
 def import_persons(
@@ -287,34 +380,21 @@ def import_persons(
     only_client: Client | None = None,
     today: date,
     actor: User | None = None,
+    dry_run: bool = False,
 ) -> list[RowResult]:
-    """Check every row, then add the valid rows (and invite where asked) in one savepoint per client.
+    """Check and add every row on its own (inviting where asked); one result per row, in file order.
 
     ``actor`` is the staff member importing (the policy decides per client and invitation), None for the CLI.
+    ``dry_run`` (the preview) rolls every row back and reports what the import would do.
     """
-    catalogue = Catalogue(session, bureau_id)
-    clients = {} if only_client is not None else clients_by_number(session, bureau_id, rows)
-    checked = [
-        check_row(number, row, clients=clients, only_client=only_client, catalogue=catalogue)
-        for number, row in enumerate(rows, start=2)
-    ]
-    _check_duplicate_emails(checked)
-
-    results: dict[int, RowResult] = {}
-    groups: dict[int, list[CheckedRow]] = defaultdict(list)
-    for item in checked:
-        if item.problems:
-            results[item.row] = RowResult(item.row, RowStatus.REFUSED, "; ".join(item.problems))
-        else:
-            groups[item.client.id].append(item)
-    for items in groups.values():
-        for result in _import_client(session, items, today, actor):
-            results[result.row] = result
-    return [results[item.row] for item in checked]
+    importer = PersonImport(
+        session, bureau_id, rows, only_client=only_client, today=today, actor=actor, dry_run=dry_run
+    )
+    return [importer.row(number, row) for number, row in enumerate(rows, start=2)]
 
 
-def add_row(session: Session, item: CheckedRow, *, today: date, actor: User | None) -> RowResult:
-    """Add one checked row (and invite when asked) in its own savepoint: created, invited, or refused with the reason.
+def add_row(session: Session, item: CheckedRow, *, today: date, actor: User | None, dry_run: bool = False) -> RowResult:
+    """Add one checked row (and invite when asked) in its own savepoint: created, or refused with the reason.
 
     A database refusal that is not one of the known rules is re-raised (after the savepoint is rolled back).
     """
@@ -334,51 +414,17 @@ def add_row(session: Session, item: CheckedRow, *, today: date, actor: User | No
         if message is None:
             raise
         return RowResult(item.row, RowStatus.REFUSED, message)
+    name, email = person.full_name, person.email
+    if dry_run:
+        row_savepoint.rollback()
+        if item.invite:
+            message = _("%(name)s will be added and invited at %(email)s.", name=name, email=email)
+        else:
+            message = _("%(name)s will be added.", name=name)
+        return RowResult(item.row, RowStatus.CREATED, str(message), item.client.id, invited=item.invite)
     row_savepoint.commit()
     if item.invite:
-        message = _(
-            "Created %(name)s and queued the invitation to %(email)s.", name=person.full_name, email=person.email
-        )
-        return RowResult(item.row, RowStatus.INVITED, str(message))
-    return RowResult(item.row, RowStatus.CREATED, str(_("Created %(name)s.", name=person.full_name)))
-
-
-def _import_client(session: Session, items: list[CheckedRow], today: date, actor: User | None) -> list[RowResult]:
-    """All valid rows of one client, or none of them."""
-    client = items[0].client
-    reason = refusal(session, actor, Verb.CLIENT_ADD_PEOPLE, client)
-    if reason is not None:
-        return [RowResult(item.row, RowStatus.REFUSED, reason) for item in items]
-    done: list[RowResult] = []
-    refused: dict[int, str] = {}
-    group = session.begin_nested()
-    for item in items:
-        try:
-            result = add_row(session, item, today=today, actor=actor)
-        except IntegrityError:
-            group.rollback()
-            raise
-        if result.status is RowStatus.REFUSED:
-            refused[item.row] = result.message
-        else:
-            done.append(result)
-    if not refused:
-        group.commit()
-        return done
-    group.rollback()
-    rows = ", ".join(str(row) for row in refused)
-    results = [RowResult(row, RowStatus.REFUSED, reason) for row, reason in refused.items()]
-    for result in done:
-        results.append(RowResult(result.row, RowStatus.REFUSED, not_imported_message(rows, client.name)))
-    return results
-
-
-def not_imported_message(rows: str, client_name: str) -> str:
-    """Why a valid row was not imported: another row of the same client was refused (all or none per client)."""
-    return str(
-        _(
-            "Not imported: row(s) %(rows)s for the same client (%(client)s) were refused, so none of its rows were imported.",
-            rows=rows,
-            client=client_name,
-        )
-    )
+        message = _("Created %(name)s and queued the invitation to %(email)s.", name=name, email=email)
+    else:
+        message = _("Created %(name)s.", name=name)
+    return RowResult(item.row, RowStatus.CREATED, str(message), item.client.id, invited=item.invite)

@@ -15,8 +15,18 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 10_000
 
 
-def read_table(data: bytes, filename: str, expected_header: Sequence[str]) -> list[dict[str, str]]:
-    """Rows as dicts keyed by the header; refuses unknown formats, wrong headers and oversized files."""
+def read_table(
+    data: bytes,
+    filename: str,
+    expected_header: Sequence[str],
+    aliases: dict[str, str] | None = None,
+    shown_header: Sequence[str] | None = None,
+) -> list[dict[str, str]]:
+    """Rows as dicts keyed by the header; refuses unknown formats, wrong headers and oversized files.
+
+    ``aliases`` maps other accepted names of a column (compared as ``import_rows.plain_header`` makes them) to its
+    name in ``expected_header``; ``shown_header`` is the header a refusal names (the template's).
+    """
     if len(data) > MAX_BYTES:
         raise DomainError(_("The file is larger than %(mb)s MB.", mb=MAX_BYTES // (1024 * 1024)))
     name = (filename or "").lower()
@@ -28,6 +38,10 @@ def read_table(data: bytes, filename: str, expected_header: Sequence[str]) -> li
         raise DomainError(_("Upload a .csv or .xlsx file."))
     try:
         header = [single_line(cell).strip().lower() for cell in next(rows)]
+        if aliases:
+            from services.import_rows import plain_header
+
+            header = [aliases.get(plain_header(column), column) for column in header]
     except StopIteration:
         raise DomainError(_("The file is empty.")) from None
     duplicated = sorted({column for column in header if column and header.count(column) > 1})
@@ -36,13 +50,14 @@ def read_table(data: bytes, filename: str, expected_header: Sequence[str]) -> li
         raise DomainError(
             _("The header row names a column more than once: %(columns)s.", columns=", ".join(duplicated))
         )
-    missing = [column for column in expected_header if column not in header]
+    shown = dict(zip(expected_header, shown_header or expected_header, strict=True))
+    missing = [shown[column] for column in expected_header if column not in header]
     unknown = [column for column in header if column and column not in expected_header]
     if missing or unknown:
         raise DomainError(
             _(
                 "The header row must be: %(expected)s (missing: %(missing)s; unknown: %(unknown)s).",
-                expected=",".join(expected_header),
+                expected=",".join(shown_header or expected_header),
                 missing=", ".join(missing) or "–",
                 unknown=", ".join(repr(column) if text_problem(column, 100) else column for column in unknown) or "–",
             )

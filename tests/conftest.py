@@ -113,7 +113,7 @@ def registry_emulator() -> Iterator[Any]:
 
 
 @pytest.fixture
-def app(database_url: str, _schema, registry_emulator) -> Iterator[Any]:
+def app(database_url: str, _schema, registry_emulator, tmp_path) -> Iterator[Any]:
     registry_emulator.reset()
     app = create_app(
         {
@@ -125,6 +125,7 @@ def app(database_url: str, _schema, registry_emulator) -> Iterator[Any]:
             "SECRET_KEY": TEST_SECRET_KEY,
             "PUBLIC_BASE_URL": "http://testserver",
             "MAIL_SERVER": None,
+            "IMPORT_UPLOAD_DIR": str(tmp_path / "imports"),
         }
     )
     with app.app_context():

@@ -1,15 +1,18 @@
-"""Bulk create from a spreadsheet: per-row report, nothing half-created, CSV and XLSX, page and command."""
+"""Importer kunder, the service and the command: every row created, a duplicate (skipped) or refused with the reason
+(the pages' preview and import are in tests/test_import_pages.py)."""
 
 import io
 import json
 
 import pytest
+from flask_babel import force_locale
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from extensions import db
 from models import Client, OutboxMessage, Person
-from services.client_import import HEADER
+from services.client_import import HEADER, TEMPLATE_HEADER, import_clients
+from services.registry import get_registry
 
 ROWS = [
     ["914375916", "", "", "no", "Kari", "Nordmann", "kari@tollbugata.example", "", "daglig_leder"],  # created
@@ -20,11 +23,11 @@ ROWS = [
     ["", "Feil Demo AS", "", "kanskje", "", "", "", "", ""],  # bad demo value
     ["921000022", "", "", "no", "Ola", "Nordmann", "ikke-epost", "", "styreleder"],  # bad e-mail: nothing created
 ]
-EXPECTED = ["created", "duplicate", "invalid_number", "not_found", "created", "invalid", "invalid"]
+EXPECTED = ["created", "duplicate", "refused", "refused", "created", "refused", "refused"]
 
 
-def csv_bytes(rows, delimiter=",") -> bytes:
-    lines = [delimiter.join(HEADER)] + [delimiter.join(row) for row in rows]
+def csv_bytes(rows, delimiter=",", header=HEADER) -> bytes:
+    lines = [delimiter.join(header)] + [delimiter.join(row) for row in rows]
     return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
@@ -39,78 +42,113 @@ def xlsx_bytes(rows) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("kind", ["csv", "csv-semicolon", "xlsx"])
-def test_import_page_reports_every_row(login_as, client, make_client, kind):
-    login_as("staff")
+def as_dicts(rows) -> list[dict[str, str]]:
+    return [dict(zip(HEADER, row, strict=True)) for row in rows]
+
+
+def customer_names() -> set[str]:
+    return set(db.session.scalars(select(Client.name).where(Client.is_internal.is_(False))))
+
+
+def test_every_row_is_created_skipped_or_refused_with_the_reason(app, bureau, make_client):
     make_client(org_number="923456783", name="Nordlys Regnskap AS")
-    data = {"csv": csv_bytes(ROWS), "csv-semicolon": csv_bytes(ROWS, ";"), "xlsx": xlsx_bytes(ROWS)}[kind]
-    filename = "kunder.xlsx" if kind == "xlsx" else "kunder.csv"
-    response = client.post(
-        "/admin/clients/import/", data={"file": (io.BytesIO(data), filename)}, content_type="multipart/form-data"
-    )
-    assert response.status_code == 200
-    text = response.get_data(as_text=True)
-    assert 'id="import-report"' in text
-    assert text.count("<tr class=") == len(ROWS)
-    names = set(db.session.scalars(select(Client.name)))
-    assert {"TOLLBUGATA 17 OSLO AS", "Nystartet Kafé AS"} <= names
-    assert "FJORDREGNSKAP AS" not in names  # the row with a bad e-mail created nothing
+    with force_locale("en"):
+        results = import_clients(db.session, bureau.id, as_dicts(ROWS), get_registry(app))
+    db.session.commit()
+    assert [str(r.status) for r in results] == EXPECTED
+    assert [r.row for r in results] == list(range(2, 2 + len(ROWS)))
+    messages = [r.message for r in results]
+    assert messages[1] == "Already a client: Nordlys Regnskap AS."
+    assert messages[2] == "123456789 is not a valid organisation number."
+    assert messages[3] == "974760673 is not in the company register."
+    assert messages[5] == "demo: must be ja or nei, not kanskje."
+    assert "ikke-epost" in messages[6]
+    assert customer_names() == {"Nordlys Regnskap AS", "TOLLBUGATA 17 OSLO AS", "Nystartet Kafé AS"}
     assert db.session.scalar(select(func.count()).select_from(Person).where(Person.email == "ikke-epost")) == 0
     tollbugata = db.session.scalar(select(Client).where(Client.org_number == "914375916"))
-    assert tollbugata.business_city == "OSLO" and tollbugata.contact_person.first_name == "Kari"
-    assert (
-        db.session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.client_id == tollbugata.id)
-        )
-        == 1
-    )
-    kafe = db.session.scalar(select(Client).where(Client.name == "Nystartet Kafé AS"))
-    assert kafe.is_demo and kafe.org_number is None
+    assert results[0].target_id == tollbugata.id and results[1].target_id is not None
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1  # Tollbugata's consent request
 
 
-def test_import_refuses_wrong_header_and_format(login_as, client):
-    login_as("staff")
-    bad_header = b"orgnr,navn\r\n914375916,x\r\n"
-    response = client.post(
-        "/admin/clients/import/", data={"file": (io.BytesIO(bad_header), "k.csv")}, content_type="multipart/form-data"
-    )
-    assert "org_number" in response.get_data(as_text=True)
-    response = client.post(
-        "/admin/clients/import/", data={"file": (io.BytesIO(b"x"), "k.pdf")}, content_type="multipart/form-data"
-    )
-    assert ".csv" in response.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(Client).where(Client.is_internal.is_(False))) == 0
+def test_a_dry_run_reports_the_same_and_keeps_nothing(app, bureau, make_client):
+    make_client(org_number="923456783", name="Nordlys Regnskap AS")
+    preview = import_clients(db.session, bureau.id, as_dicts(ROWS), get_registry(app), dry_run=True)
+    db.session.rollback()
+    assert customer_names() == {"Nordlys Regnskap AS"}
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    assert all(r.target_id is None for r in preview if str(r.status) == "created")
+    results = import_clients(db.session, bureau.id, as_dicts(ROWS), get_registry(app))
+    assert [str(r.status) for r in preview] == [str(r.status) for r in results] == EXPECTED
 
 
-def test_template_download(login_as, client):
-    login_as("staff")
-    response = client.get("/admin/clients/import/template.csv")
-    assert response.status_code == 200 and response.mimetype == "text/csv"
-    assert response.data.startswith("\ufeff".encode()) and ",".join(HEADER).encode() in response.data
+def test_rows_repeating_a_client_in_the_file_are_duplicates(app, bureau):
+    rows = [
+        ["914375916", "", "", "nei", "", "", "", "", ""],
+        ["914 375 916", "", "", "nei", "", "", "", "", ""],
+        ["", "Kafé AS", "", "nei", "", "", "", "", ""],
+        ["", "KAFÉ AS", "", "ja", "", "", "", "", ""],
+    ]
+    with force_locale("en"):
+        results = import_clients(db.session, bureau.id, as_dicts(rows), get_registry(app), dry_run=True)
+    assert [str(r.status) for r in results] == ["created", "duplicate", "created", "duplicate"]
+    assert results[1].message == "The same client as row 2." and results[3].message == "The same client as row 4."
 
 
-def test_import_command_prints_report_and_exit_status(runner, tmp_path, bureau, make_client):
+@pytest.mark.parametrize("kind", ["csv", "csv-semicolon", "xlsx", "norwegian"])
+def test_command_prints_the_report_and_skips_duplicates_the_second_time(runner, tmp_path, bureau, make_client, kind):
     make_client(org_number="923456783")
-    mixed = tmp_path / "kunder.csv"
-    mixed.write_bytes(csv_bytes(ROWS))
-    result = runner.invoke(args=["clients", "import", str(mixed), "--bureau", bureau.org_number])
+    path = tmp_path / ("kunder.xlsx" if kind == "xlsx" else "kunder.csv")
+    path.write_bytes(
+        {
+            "csv": lambda: csv_bytes(ROWS),
+            "csv-semicolon": lambda: csv_bytes(ROWS, ";"),
+            "xlsx": lambda: xlsx_bytes(ROWS),
+            "norwegian": lambda: csv_bytes(ROWS, ";", TEMPLATE_HEADER),
+        }[kind]()
+    )
+    result = runner.invoke(args=["clients", "import", str(path), "--bureau", bureau.org_number])
     report = json.loads(result.stdout)
     assert [r["status"] for r in report] == EXPECTED
     assert [r["row"] for r in report] == list(range(2, 2 + len(ROWS)))
     assert all(set(r) == {"row", "status", "message"} for r in report)
     assert result.exit_code == 1
+    created = customer_names()
 
+    again = runner.invoke(args=["clients", "import", str(path), "--bureau", bureau.org_number])
+    assert [r["status"] for r in json.loads(again.stdout)] == [
+        "duplicate" if status == "created" else status for status in EXPECTED
+    ]
+    assert customer_names() == created
+
+
+def test_command_exits_zero_without_refusals_and_a_dry_run_keeps_nothing(runner, tmp_path, bureau, make_client):
+    make_client(org_number="923456783")
     good = tmp_path / "gode.xlsx"
     good.write_bytes(xlsx_bytes([ROWS[1], ["921000030", "", "", "no", "", "", "", "", ""]]))
+    dry = runner.invoke(args=["clients", "import", str(good), "--bureau", bureau.org_number, "--dry-run"])
+    assert dry.exit_code == 0 and [r["status"] for r in json.loads(dry.stdout)] == ["duplicate", "created"]
+    assert db.session.scalar(select(func.count()).select_from(Client).where(Client.org_number == "921000030")) == 0
     result = runner.invoke(args=["clients", "import", str(good), "--bureau", bureau.org_number])
     assert result.exit_code == 0, result.output
     assert [r["status"] for r in json.loads(result.stdout)] == ["duplicate", "created"]
+    assert db.session.scalar(select(func.count()).select_from(Client).where(Client.org_number == "921000030")) == 1
 
 
-def test_import_command_with_register_down(app, runner, tmp_path, bureau):
+def test_command_with_register_down(app, runner, tmp_path, bureau, make_client):
     app.config["BRREG_BASE_URL"] = "http://127.0.0.1:9"
+    make_client(org_number="923456783")
     path = tmp_path / "k.csv"
-    path.write_bytes(csv_bytes([ROWS[0], ROWS[4]]))
+    path.write_bytes(csv_bytes([ROWS[0], ROWS[1], ROWS[4]]))
     result = runner.invoke(args=["clients", "import", str(path), "--bureau", bureau.org_number])
-    assert [r["status"] for r in json.loads(result.stdout)] == ["registry_unavailable", "created"]
+    report = json.loads(result.stdout)
+    # a client the bureau has is a duplicate even when the register cannot be asked
+    assert [r["status"] for r in report] == ["refused", "duplicate", "created"]
+    assert "register" in report[0]["message"].lower() or "registeret" in report[0]["message"].lower()
     assert result.exit_code == 1
+
+
+def test_command_refuses_a_wrong_header(runner, tmp_path, bureau):
+    path = tmp_path / "feil.csv"
+    path.write_bytes(b"orgnr,navn,farge\r\n1,x,y\r\n")
+    result = runner.invoke(args=["clients", "import", str(path), "--bureau", bureau.org_number])
+    assert result.exit_code == 1 and "kundemal" in result.output and "farge" in result.output

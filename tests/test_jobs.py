@@ -37,6 +37,7 @@ from services import client_import, person_import
 from services.jobs import create_job, run_worker
 from services.policy import REFUSALS
 from tests.conftest import PASSWORD
+from tests.fixtures.imports import upload_and_import
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_HEADER = client_import.HEADER
@@ -49,9 +50,8 @@ def page(response) -> str:
 
 
 def upload(client, url: str, header, rows, filename: str = "stor.csv"):
-    lines = [",".join(header)] + [",".join(row) for row in rows]
-    data = ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
-    return client.post(url, data={"file": (io.BytesIO(data), filename)}, content_type="multipart/form-data")
+    """Upload and press "Importer N rader" under the preview: a big file's import is queued as a job."""
+    return upload_and_import(client, url, header, rows, filename)
 
 
 def by_hand(n: int, start: int = 0) -> list[list[str]]:
@@ -132,7 +132,8 @@ def test_a_big_client_import_runs_as_a_job_with_results_and_rejected_rows(login_
     text = page(client.get(f"/admin/jobs/{job_id}/"))
     assert 'id="job-results"' in text and text.count("<tr class=") == 55
     assert "50 klient(er) opprettet" not in text  # the summary counts every created client
-    assert "51 klient(er) opprettet, 3 rad(er) avvist." in text
+    assert "51 kunde(r) opprettet, 1 duplikat(er) hoppet over, 3 rad(er) avvist." in text
+    assert "endret seg etter forhåndsvisningen" not in text
     assert "Avvist" in text and "Duplikat" in text
 
     rejected = client.get(f"/admin/jobs/{job_id}/rejected.csv")
@@ -201,11 +202,11 @@ def test_a_row_the_database_refuses_is_refused_alone_and_the_job_goes_on(bureau,
     job_id = queue_import(bureau, staff, rows)
     real = client_import.import_row
 
-    def refuses_one(session, bureau_id, index, row, *args):
+    def refuses_one(importer, index, row):
         if row["name"] == "Umulig AS":
-            session.flush()
+            importer.session.flush()
             raise DataError("INSERT INTO clients", {}, Exception("invalid byte sequence"))
-        return real(session, bureau_id, index, row, *args)
+        return real(importer, index, row)
 
     monkeypatch.setattr(client_import, "import_row", refuses_one)
     run_jobs()
@@ -480,42 +481,80 @@ def person_rows(n: int) -> list[list[str]]:
     ]
 
 
-def test_a_big_person_import_runs_as_a_job_in_two_stages(login_as, client, make_client, basis, run_jobs):
+def test_a_big_person_import_runs_as_a_job(login_as, client, make_client, basis, run_jobs):
     login_as("staff")
     customer = make_client(name="Storkunde AS")
     rows = person_rows(55)
     rows[3][1] = "superuser"  # refused by the check: the other rows are still imported
-    rows[10][4] = rows[9][4]  # the same e-mail twice: the later row is refused
+    rows[10][4] = rows[9][4]  # the same e-mail twice: the later row is a duplicate
+    rows[25][4] = rows[24][4]  # … also when the earlier row is in the chunk before (chunks of 25)
+    rows[20][9] = "ja"  # invited
     response = upload(client, f"/admin/clients/people/import/?id={customer.id}", person_import.HEADER, rows)
     job_id = job_id_from(response)
     assert db.session.scalar(select(func.count()).select_from(Person).where(Person.client_id == customer.id)) == 0
     progress = client.get(f"/admin/jobs/{job_id}/progress.json").get_json()
-    assert progress["stages"] == 2 and progress["total"] == 55
+    assert progress["stages"] == 1 and progress["total"] == 55
 
     run_jobs()
     job = the_job(job_id)
-    assert job.status is JobStatus.DONE and job.done == 55 and job.errors == 2
+    assert job.status is JobStatus.DONE and job.done == 55 and job.errors == 1
     emails = db.session.scalars(select(Person.email).where(Person.client_id == customer.id)).all()
-    assert len(emails) == 53 and len(set(emails)) == 53
+    assert len(emails) == 52 and len(set(emails)) == 52
+    invitations = db.session.scalars(select(OutboxMessage.recipient).where(OutboxMessage.kind == "invitation")).all()
+    assert invitations == ["ansatt20@kunde.example"]
     rejected = page(client.get(f"/admin/jobs/{job_id}/rejected.csv")).lstrip("\ufeff").splitlines()
-    assert rejected[0] == ",".join([*person_import.HEADER, "reason"]) and len(rejected) == 3
-    assert "53 person(er) lagt til" in page(client.get(f"/admin/jobs/{job_id}/"))
+    assert rejected[0] == ",".join([*person_import.HEADER, "reason"]) and len(rejected) == 2
+    text = page(client.get(f"/admin/jobs/{job_id}/"))
+    assert "52 person(er) lagt til, 2 duplikat(er) hoppet over, 1 rad(er) avvist." in text
+    assert "endret seg etter forhåndsvisningen" not in text
 
 
-def test_a_person_import_job_keeps_all_or_none_per_client(login_as, client, make_client, make_person, basis, run_jobs):
+def test_a_person_import_job_of_a_corrected_file_skips_the_people_added(
+    login_as, client, make_client, make_person, basis, run_jobs
+):
     login_as("staff")
     customer = make_client(name="Storkunde AS")
     make_person(customer, PersonKind.USER, email="finnes@kunde.example")
     rows = person_rows(55)
-    rows[40][4] = "finnes@kunde.example"  # refused by add_person: then none of the client's rows
-    response = upload(client, f"/admin/clients/people/import/?id={customer.id}", person_import.HEADER, rows)
-    job_id = job_id_from(response)
+    rows[40][4] = "finnes@kunde.example"  # already on the client: skipped, the others are added
+    rows[41][1] = "superuser"
+    first_job = job_id_from(
+        upload(client, f"/admin/clients/people/import/?id={customer.id}", person_import.HEADER, rows)
+    )
     run_jobs()
-    job = the_job(job_id)
-    assert job.status is JobStatus.DONE and job.done == 55 and job.errors == 55
-    assert db.session.scalar(select(func.count()).select_from(Person).where(Person.client_id == customer.id)) == 1
+    job = the_job(first_job)
+    assert job.status is JobStatus.DONE and job.errors == 1
+    count = db.session.scalar(select(func.count()).select_from(Person).where(Person.client_id == customer.id))
+    assert count == 1 + 53
+
+    rows[41][1] = "bruker"  # corrected, and the whole file uploaded again
+    preview_url = f"/admin/clients/people/import/?id={customer.id}"
+    again = job_id_from(upload(client, preview_url, person_import.HEADER, rows))
+    run_jobs()
+    job = the_job(again)
+    assert job.status is JobStatus.DONE and job.errors == 0
+    assert db.session.scalar(select(func.count()).select_from(Person).where(Person.client_id == customer.id)) == 55
+    statuses = db.session.scalars(select(JobRow.status).where(JobRow.job_id == again)).all()
+    assert statuses.count("duplicate") == 54 and statuses.count("created") == 1
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_a_job_says_when_the_data_changed_after_the_preview(
+    login_as, client, make_client, make_person, basis, run_jobs
+):
+    from tests.fixtures.imports import confirm
+    from tests.fixtures.imports import upload as preview_upload
+
+    login_as("staff")
+    customer = make_client(name="Storkunde AS")
+    url = f"/admin/clients/people/import/?id={customer.id}"
+    preview = preview_upload(client, url, person_import.HEADER, person_rows(55))
+    make_person(customer, PersonKind.USER, email="ansatt7@kunde.example")  # added by hand meanwhile
+    job_id = job_id_from(confirm(client, preview))
+    run_jobs()
     text = page(client.get(f"/admin/jobs/{job_id}/"))
-    assert "Ikke importert" in text and "42" in text
+    assert "54 person(er) lagt til, 1 duplikat(er) hoppet over, 0 rad(er) avvist." in text
+    assert "Dataene endret seg etter forhåndsvisningen: den viste 55 å importere" in text
 
 
 # --- month closing ----------------------------------------------------------------------------

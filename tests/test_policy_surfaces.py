@@ -3,7 +3,6 @@ administrator, a staff colleague and oneself, asserting the stored state afterwa
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -25,6 +24,7 @@ from models import (
     utcnow,
 )
 from tests.conftest import internal_client
+from tests.fixtures.imports import upload_and_import
 
 TODAY = date.today()
 
@@ -470,11 +470,7 @@ def test_the_people_import_adds_people_for_staff(client, login_as, make_client):
         "org_number,kind,first_name,last_name,email,phone,main_package,addon_packages,end_date,invite\n"
         f"{customer.org_number},user_without_packages,Importert,Person,importert@kunde.example,,,,,no\n"
     )
-    client.post(
-        f"/admin/clients/people/import/?id={customer.id}",
-        data={"file": (io.BytesIO(content.encode()), "personer.csv")},
-        content_type="multipart/form-data",
-    )
+    upload_and_import(client, f"/admin/clients/people/import/?id={customer.id}", None, None, "p.csv", content.encode())
     person = db.session.scalar(select(Person).where(Person.client_id == customer.id))
     assert person is not None and person.kind is PersonKind.USER_WITHOUT_PACKAGES
     assert person.user.status is UserStatus.INVITED

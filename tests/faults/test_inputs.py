@@ -3,7 +3,6 @@ rows of the Personer tab, the imports and, as a last net, every flush. A Norwegi
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 
 import pytest
@@ -16,6 +15,7 @@ from services.errors import DomainError
 from services.inputs import InvalidInput, cell_problems, cleaned, single_line
 from services.tabular import read_table
 from tests.faults.test_database_lost import NEW_CLIENT
+from tests.fixtures.imports import upload_and_import
 
 CONTROL = "kontrolltegn"
 TOO_LONG = "tegn lang; høyst"
@@ -211,10 +211,10 @@ def test_import_cells_over_long_or_with_nul_are_row_errors(bureau, make_client):
     from datetime import date
 
     results = person_import.import_persons(db.session, bureau.id, rows, today=date.today())
-    assert [r.status for r in results] == ["created", "refused", "refused", "refused"]
-    assert results[1].message.startswith("first_name:") and TOO_LONG in results[1].message
-    assert results[2].message.startswith("last_name:") and CONTROL in results[2].message
-    assert results[3].message.startswith("org_number:") and CONTROL in results[3].message
+    assert [str(r.status) for r in results] == ["created", "refused", "refused", "refused"]
+    assert results[1].message.startswith("fornavn:") and TOO_LONG in results[1].message
+    assert results[2].message.startswith("etternavn:") and CONTROL in results[2].message
+    assert results[3].message.startswith("organisasjonsnummer:") and CONTROL in results[3].message
     db.session.commit()
     assert count(Person, Person.client_id == customer.id) == 1
 
@@ -226,10 +226,8 @@ def test_client_import_refuses_a_long_name_with_a_contact(login_as, client):
     row = ["", "x" * 300, "", "no", "Kari", "Nordmann", "kari@lang.example", "", "daglig_leder"]
     nul = ["", "Null\x00 AS", "", "no", "", "", "", "", ""]
     crlf = ["", '"Linje\r\nskift AS"', "", "no", "", "", "", "", ""]  # quoted: a line break inside the cell
-    response = client.post(
-        "/admin/clients/import/",
-        data={"file": (io.BytesIO(_csv(header, row, nul, crlf)), "kunder.csv")},
-        content_type="multipart/form-data",
+    response = upload_and_import(
+        client, "/admin/clients/import/", None, None, "kunder.csv", _csv(header, row, nul, crlf)
     )
     assert response.status_code == 200
     body = response.get_data(as_text=True)
