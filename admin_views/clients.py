@@ -14,10 +14,9 @@ from wtforms.validators import Optional, ValidationError
 
 from admin_views.archive import ArchiveMixin
 from admin_views.base import SecureModelView, TenantAjaxLoader, per_request
-from admin_views.client_page import ClientPageMixin
+from admin_views.client_page import ClientPageMixin, PeopleTabMixin
 from admin_views.grant_access import grant_access_action
 from admin_views.labels import CONSENT_STATUS, CONTACT_ROLE, choices, formatter
-from admin_views.people_tab import PeopleTabMixin
 from admin_views.person_import import PersonImportMixin
 from extensions import db
 from forms.validators import EmailAddress, OrgNumber
