@@ -14,7 +14,7 @@ from wtforms.validators import Optional, ValidationError
 
 from admin_views.archive import ArchiveMixin
 from admin_views.base import SecureModelView, TenantAjaxLoader, per_request
-from admin_views.client_page import ClientPageMixin, PeopleTabMixin
+from admin_views.client_page import ClientPageMixin
 from admin_views.grant_access import grant_access_action
 from admin_views.labels import CONSENT_STATUS, CONTACT_ROLE, choices, formatter
 from admin_views.person_import import PersonImportMixin
@@ -52,7 +52,7 @@ def _name_with_badges(view, context, model, name):
     return Markup("{}{}").format(model.name, Markup("").join(badges))
 
 
-class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixin, SecureModelView):
+class ClientView(ArchiveMixin, ClientPageMixin, PersonImportMixin, SecureModelView):
     column_list = (
         Client.name,
         Client.org_number,

@@ -22,7 +22,7 @@ from services.tabular import read_table, template_csv
 
 
 class PersonImportMixin:
-    """Mixed into ClientView after PeopleTabMixin: the pages are under /admin/clients/people/import/."""
+    """Mixed into ClientView beside ClientPageMixin: the pages are under /admin/clients/people/import/."""
 
     @expose("/people/import/", methods=("GET", "POST"))
     def person_import_view(self):

@@ -1,6 +1,21 @@
-"""The client page ("Behandle klient") and "+ Ny kunde": one module per tab, all under /admin/clients/."""
+"""The client page ("Behandle klient") and "+ Ny kunde", all under /admin/clients/: one module per tab.
 
-from admin_views.client_page.page import ClientPageMixin
-from admin_views.client_page.people import PeopleTabMixin
+Each part is a class of its own routes and names (``tests/test_client_page.py`` checks that no two share one), so the
+order they are combined in does not matter; ``ClientView`` mixes in ``ClientPageMixin``.
+"""
 
-__all__ = ["ClientPageMixin", "PeopleTabMixin"]
+from admin_views.client_page.imports import ClientImportPages
+from admin_views.client_page.new_client import NewClientPages
+from admin_views.client_page.overview import OverviewTab
+from admin_views.client_page.packages import PackagesTab
+from admin_views.client_page.page import ClientPageShell
+from admin_views.client_page.people import PeopleTab
+
+PARTS = (ClientPageShell, NewClientPages, OverviewTab, PeopleTab, PackagesTab, ClientImportPages)
+
+
+class ClientPageMixin(*PARTS):
+    """Every page of a client, mixed into ClientView."""
+
+
+__all__ = ["PARTS", "ClientPageMixin"]

@@ -109,8 +109,8 @@ def _checked_row(row: dict) -> dict:
     }
 
 
-class PeopleTabMixin:
-    """Mixed into ClientView after ClientPageMixin."""
+class PeopleTab:
+    """The Personer tab's context, the add form per kind, the access form, and the row actions."""
 
     def people_context(self, client: Client) -> dict:
         today = date.today()

@@ -1,0 +1,122 @@
+"""+ Ny kunde": the creation form with the register lookup as you type, and the contact person's suggestions."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, jsonify, redirect, request
+from flask_admin import expose
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from admin_views.client_page.page import registry_failure
+from admin_views.labels import REGISTRY_STATUS
+from admin_views.submissions import OneTimeSubmission
+from extensions import db
+from forms.clients import NewClientForm
+from models import CustomerTemplate
+from services.clients import DuplicateOrgNumber, NewClient, create_client
+from services.errors import DomainError
+from services.registry import CompanyNotFound, InvalidOrgNumber, NonsenseAnswer, RegistryError, request_registry
+from services.registry.messages import MANUAL_ENTRY_HINT, error_kind, user_message
+from services.submissions import AlreadySubmitted
+
+# A name in the register is at most a few hundred characters; a longer query is cut, not sent whole.
+MAX_REGISTRY_QUERY = 200
+
+
+class NewClientPages:
+    """``/admin/clients/new/`` and the typeahead's JSON under ``/admin/clients/registry/``."""
+
+    def _template_choices(self) -> list:
+        from wtforms.fields.choices import SelectChoice
+
+        templates = db.session.scalars(
+            select(CustomerTemplate)
+            .where(CustomerTemplate.bureau_id == current_user.bureau_id)
+            .order_by(CustomerTemplate.name)
+        )
+        return [SelectChoice("", "–")] + [SelectChoice(str(t.id), t.name) for t in templates]
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        """The creation form: register lookup as you type, contact person, consent e-mail on "Opprett"."""
+        form = NewClientForm()
+        form.template.choices = self._template_choices()
+        once = OneTimeSubmission(form)
+        replay = once.replay()
+        if replay is not None:
+            return replay
+        duplicate = None
+        if form.validate_on_submit():
+            data = NewClient(
+                **{
+                    name: form[name].data
+                    for name in NewClient.__dataclass_fields__
+                    if name in form and name != "template"
+                },
+                template_id=int(form.template.data) if form.template.data else None,
+            )
+            try:
+                once.claim()
+                client = create_client(db.session, current_user.bureau_id, data)
+                once.done(self.get_url(".manage_view", id=client.id))
+                db.session.commit()
+            except AlreadySubmitted as exc:
+                db.session.rollback()
+                return once.show_first(exc)
+            except DuplicateOrgNumber as exc:
+                db.session.rollback()
+                duplicate = exc.existing
+                form.org_number.errors.append(str(exc))
+            except DomainError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+            else:
+                flash(
+                    _("The client %(name)s was created and the consent e-mail is on its way.", name=client.name),
+                    "success",
+                )
+                return redirect(self.get_url(".manage_view", id=client.id))
+        elif request.method == "POST":
+            flash(_("Check the fields marked in red; nothing was saved."), "error")
+        status_labels = {key: str(label) for key, label in REGISTRY_STATUS.items()}
+        return self.render("admin/clients/new.html", form=form, duplicate=duplicate, status_labels=status_labels)
+
+    @expose("/registry/search/")
+    def registry_search(self):
+        """JSON for the typeahead: the register's matches for a name or an org number, within the request budget.
+
+        A slow or absent register answers 503, nonsense 502, each with a message in ``error`` and its ``kind``;
+        the form keeps working by hand.
+        """
+        text = " ".join((request.args.get("q") or "").split())[:MAX_REGISTRY_QUERY]
+        if len(text) < 2:
+            return jsonify(results=[])
+        try:
+            page = request_registry(current_app).search(text)
+        except CompanyNotFound:
+            return jsonify(results=[])
+        except InvalidOrgNumber as exc:
+            return jsonify(results=[], error=user_message(exc), kind="invalid"), 200
+        except RegistryError as exc:
+            status = 502 if isinstance(exc, NonsenseAnswer) else 503
+            return jsonify(
+                results=[], error=registry_failure(exc, str(MANUAL_ENTRY_HINT)), kind=error_kind(exc)
+            ), status
+        return jsonify(results=[record.to_json() for record in page.records], total=page.total)
+
+    @expose("/registry/roles/")
+    def registry_roles(self):
+        """JSON: the company's daglig leder and styreleder, to suggest as contact person."""
+        org_number = (request.args.get("org") or "").strip()[:MAX_REGISTRY_QUERY]
+        try:
+            holders = request_registry(current_app).roles(org_number)
+        except RegistryError as exc:
+            return jsonify(holders=[], error=registry_failure(exc, str(MANUAL_ENTRY_HINT)), kind=error_kind(exc)), 200
+        wanted = [h for h in holders if (h.is_general_manager or h.is_chair) and h.kind == "person"]
+        return jsonify(
+            holders=[
+                {**h.to_json(), "contact_role": "daglig_leder" if h.is_general_manager else "styreleder"}
+                for h in wanted
+            ]
+        )
