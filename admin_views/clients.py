@@ -18,6 +18,7 @@ from admin_views.client_page import ClientPageMixin
 from admin_views.grant_access import grant_access_action
 from admin_views.labels import CONSENT_STATUS, CONTACT_ROLE, choices, formatter
 from admin_views.person_import import PersonImportMixin
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.validators import EmailAddress, OrgNumber
 from models import Client, CustomerTemplate, Person
@@ -197,15 +198,10 @@ class ClientView(ArchiveMixin, ClientPageMixin, PersonImportMixin, SecureModelVi
 
         from services.clients import mark_demo
 
-        clients = self.selected(ids)
-        try:
-            changed = mark_demo(db.session, clients)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return
-        flash(_("%(count)s client(s) marked as demo.", count=changed), "success")
+        with unit_of_work() as work:
+            changed = mark_demo(db.session, self.selected(ids))
+        if work.done:
+            flash(_("%(count)s client(s) marked as demo.", count=changed), "success")
 
     @action(
         "refresh_registry",

@@ -41,6 +41,30 @@ def mark_demo(session: Session, clients: Iterable[Client]) -> int:
     return changed
 
 
+# The per-client access switches on the Oversikt tab ("Bedriftsoppslag", "Egendefinert fakturaepost").
+SWITCHES = ("company_lookup_enabled", "custom_invoice_email_enabled")
+INVOICE_TEXT_LANGUAGES = ("nb", "sv", "en")
+
+
+def set_switch(session: Session, client: Client, switch: str, on: bool) -> None:
+    """Turn one of the client's access switches on or off (the history records it)."""
+    if switch not in SWITCHES:
+        raise DomainError(_("There is no such setting."))
+    setattr(client, switch, bool(on))
+    session.flush()
+
+
+def set_invoice_email_texts(session: Session, client: Client, texts: dict[str, dict[str, str]]) -> None:
+    """Store the client's invoice e-mail texts per language; only while custom invoice e-mail is on."""
+    if not client.custom_invoice_email_enabled:
+        raise DomainError(_("Turn on custom invoice e-mail first."))
+    unknown = set(texts) - set(INVOICE_TEXT_LANGUAGES)
+    if unknown:
+        raise DomainError(_("There is no such setting."))
+    client.invoice_email_texts = texts
+    session.flush()
+
+
 class DuplicateOrgNumber(DomainError):
     """The bureau already has a client with this org number; ``existing`` is that client."""
 

@@ -8,11 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from admin_views.submissions import OneTimeSubmission
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.clients import ImportForm
-from services.errors import DomainError
 from services.registry import request_registry
-from services.submissions import AlreadySubmitted
 
 
 class ClientImportPages:
@@ -34,24 +33,20 @@ class ClientImportPages:
             return replay
         if form.validate_on_submit():
             upload = form.file.data
-            try:
-                once.claim()
+            job = None
+            with unit_of_work(once, fallback=self.get_url(".index_view")) as work:
                 rows = read_table(upload.read(), upload.filename, HEADER)
                 if len(rows) > import_threshold():
                     job = queue_client_import(rows, upload.filename)
-                    once.done(job_url(job))  # a repeat of this form opens the job it queued
-                    db.session.commit()
-                    return redirect_to_job(job)
-                results = import_clients(db.session, current_user.bureau_id, rows, request_registry(current_app))
-                once.done(self.get_url(".index_view"))
-                db.session.commit()
-            except AlreadySubmitted as exc:
-                db.session.rollback()
-                return once.show_first(exc, self.get_url(".index_view"))
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
+                    work.leads_to(job_url(job))  # a repeat of this form opens the job it queued
+                else:
+                    results = import_clients(db.session, current_user.bureau_id, rows, request_registry(current_app))
+                    work.leads_to(self.get_url(".index_view"))
+            if work.replay:
+                return work.replay
+            if work.done and job is not None:
+                return redirect_to_job(job)
+            if work.done:
                 created = sum(1 for r in results if r.status == "created")
                 refused = sum(1 for r in results if r.status not in OK_STATUSES)
                 flash(

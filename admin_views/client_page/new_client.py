@@ -11,14 +11,13 @@ from sqlalchemy import select
 from admin_views.client_page.page import registry_failure
 from admin_views.labels import REGISTRY_STATUS
 from admin_views.submissions import OneTimeSubmission
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.clients import NewClientForm
 from models import CustomerTemplate
 from services.clients import DuplicateOrgNumber, NewClient, create_client
-from services.errors import DomainError
 from services.registry import CompanyNotFound, InvalidOrgNumber, NonsenseAnswer, RegistryError, request_registry
 from services.registry.messages import MANUAL_ENTRY_HINT, error_kind, user_message
-from services.submissions import AlreadySubmitted
 
 # A name in the register is at most a few hundred characters; a longer query is cut, not sent whole.
 MAX_REGISTRY_QUERY = 200
@@ -56,22 +55,15 @@ class NewClientPages:
                 },
                 template_id=int(form.template.data) if form.template.data else None,
             )
-            try:
-                once.claim()
+            with unit_of_work(once, quiet=(DuplicateOrgNumber,)) as work:
                 client = create_client(db.session, current_user.bureau_id, data)
-                once.done(self.get_url(".manage_view", id=client.id))
-                db.session.commit()
-            except AlreadySubmitted as exc:
-                db.session.rollback()
-                return once.show_first(exc)
-            except DuplicateOrgNumber as exc:
-                db.session.rollback()
-                duplicate = exc.existing
-                form.org_number.errors.append(str(exc))
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
+                work.leads_to(self.get_url(".manage_view", id=client.id))
+            if work.replay:
+                return work.replay
+            if isinstance(work.error, DuplicateOrgNumber):
+                duplicate = work.error.existing
+                form.org_number.errors.append(str(work.error))
+            elif work.done:
                 flash(
                     _("The client %(name)s was created and the consent e-mail is on its way.", name=client.name),
                     "success",

@@ -7,12 +7,13 @@ from flask_admin import expose
 from flask_babel import gettext as _
 
 from admin_views.client_page.page import registry_failure, stale_message
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.clients import InvoiceEmailTextForm, VersionedActionForm
 from models import Client
 from services import client_refresh
+from services.clients import set_invoice_email_texts, set_switch
 from services.consent import request_consent
-from services.errors import DomainError, StaleEditError
 from services.registry import RegistryError, request_registry
 from services.registry.messages import NOTHING_CHANGED
 
@@ -44,13 +45,11 @@ class OverviewTab:
         """Turn Bedriftsoppslag or Egendefinert fakturaepost on or off (recorded in the history)."""
         if switch not in SWITCHES:
             abort(404)
-        try:
+        with unit_of_work() as work:
             client = self._load_for_change()
-        except StaleEditError as exc:
-            flash(str(exc), "error")
+            set_switch(db.session, client, switch, not getattr(client, switch))
+        if not work.done:
             return redirect(self.get_url(".manage_view", id=request.args.get("id")))
-        setattr(client, switch, not getattr(client, switch))
-        db.session.commit()
         state = _("on") if getattr(client, switch) else _("off")
         flash(_("%(switch)s is now %(state)s.", switch=_(SWITCHES[switch]), state=state), "success")
         return self._back(client)
@@ -71,25 +70,24 @@ class OverviewTab:
         if form.version_check.data and form.version_check.data != str(client.version):
             flash(stale_message(), "error")
             return self._back(client)
-        client.invoice_email_texts = {
+        texts = {
             language: {"subject": form[f"subject_{language}"].data, "body": form[f"body_{language}"].data}
             for language in ("nb", "sv", "en")
             if form[f"subject_{language}"].data
         }
-        db.session.commit()
-        flash(_("The invoice e-mail texts are saved."), "success")
+        with unit_of_work() as work:
+            set_invoice_email_texts(db.session, client, texts)
+        if work.done:
+            flash(_("The invoice e-mail texts are saved."), "success")
         return self._back(client)
 
     @expose("/consent/", methods=("POST",))
     def consent_view(self):
         """Send (or send again) the GDPR consent e-mail to the contact person."""
-        try:
+        with unit_of_work() as work:
             client = self._load_for_change()
             request_consent(db.session, client)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
+        if not work.done:
             return redirect(self.get_url(".manage_view", id=request.args.get("id")))
         flash(
             _(
@@ -118,13 +116,11 @@ class OverviewTab:
             flash(registry_failure(exc, str(NOTHING_CHANGED)), "error")
             return self._back(client)
         if request.method == "POST":
-            try:
+            with unit_of_work() as work:
                 self._load_for_change()
-            except StaleEditError as exc:
-                flash(str(exc), "error")
+                changes = client_refresh.apply(client, record)
+            if not work.done:
                 return redirect(self.get_url(".refresh_view", id=client.id))
-            changes = client_refresh.apply(client, record)
-            db.session.commit()
             for warning in client_refresh.warnings(record):
                 flash(warning, "warning")
             flash(_("%(count)s field(s) updated from the register.", count=len(changes)), "success")

@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 
 from admin_views.labels import PERSON_KIND, RESELLER_ROLE
 from admin_views.submissions import OneTimeSubmission
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.base import TranslatedForm
 from forms.people import AccessForm, AddPeopleForm
@@ -25,7 +26,6 @@ from services.errors import DomainError
 from services.inputs import cleaned
 from services.people import NewPerson, add_person, change_access, current_assignments, remove_access
 from services.policy import Verb
-from services.submissions import AlreadySubmitted
 
 KIND_ORDER = [
     PersonKind.RESELLER_USER,
@@ -153,20 +153,14 @@ class PeopleTab:
         if replay is not None:
             return replay
         if form.validate_on_submit():
-            try:
+            with unit_of_work(once) as work:
                 policy.check(db.session, _actor(), Verb.CLIENT_ADD_PEOPLE, client)
-                once.claim()
                 people = self._add_all(client, person_kind, form, rows)
                 invited = self._invite_new(people) if form.invite.data else 0
-                once.done(self.get_url(".manage_view", id=client.id, tab="people"))
-                db.session.commit()
-            except AlreadySubmitted as exc:
-                db.session.rollback()
-                return once.show_first(exc)
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
+                work.leads_to(self.get_url(".manage_view", id=client.id, tab="people"))
+            if work.replay:
+                return work.replay
+            if work.done:
                 flash(
                     _("%(count)s person(s) added, %(invited)s invited.", count=len(people), invited=invited), "success"
                 )
@@ -253,7 +247,7 @@ class PeopleTab:
             form.addon_packages.data = [a.package_id for a in held if a.package_kind is PackageKind.ADDON]
             form.permissions.data = [p.id for p in user.permissions]
         elif form.validate_on_submit():
-            try:
+            with unit_of_work() as work:
                 policy.check(db.session, _actor(), Verb.USER_CHANGE_ACCESS, user)
                 change_access(
                     db.session,
@@ -263,11 +257,7 @@ class PeopleTab:
                     permission_ids=list(form.permissions.data or []),
                     today=today,
                 )
-                db.session.commit()
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
+            if work.done:
                 flash(_("The access of %(name)s is changed.", name=person.full_name), "success")
                 return redirect(self.get_url(".manage_view", id=client.id, tab="people"))
         return self.render(
@@ -284,13 +274,9 @@ class PeopleTab:
         if not TranslatedForm().validate_on_submit():  # the CSRF check
             abort(400)
         name = person.full_name
-        try:
+        with unit_of_work() as work:
             message = self._run_operation(person, operation)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
+        if work.done:
             flash(message % {"name": name}, "success")
         return redirect(self.get_url(".manage_view", id=client.id, tab="people"))
 
