@@ -5,30 +5,50 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, request
 from flask_admin import expose
 from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from admin_views.client_page.page import registry_failure, stale_message
 from admin_views.unit_of_work import unit_of_work
 from extensions import db
-from forms.clients import InvoiceEmailTextForm, VersionedActionForm
-from models import Client
-from services import client_refresh
-from services.clients import set_invoice_email_texts, set_switch
+from forms.clients import CompanyForm, ContactForm, InvoiceEmailTextForm, VersionedActionForm
+from models import Client, ContactRole, User
+from services import client_page, client_refresh, countries
+from services.clients import (
+    COMPANY_FIELDS,
+    DuplicateOrgNumber,
+    company_changes,
+    set_contact_person,
+    set_invoice_email_texts,
+    set_switch,
+    update_company,
+    update_contact,
+)
 from services.consent import request_consent
+from services.errors import StaleEditError
 from services.registry import RegistryError, request_registry
 from services.registry.messages import NOTHING_CHANGED
 
-SWITCHES = {
-    "company_lookup_enabled": "Company lookup",
-    "custom_invoice_email_enabled": "Custom invoice e-mail",
-}
 # "Apply these changes" applies what the preview showed, if the preview was this recent (seconds); else it asks again.
 REFRESH_CONFIRM_WINDOW = 600
+
+
+def _actor() -> User:
+    return current_user._get_current_object()
 
 
 class OverviewTab:
     """The Oversikt tab's context and the changes made from it."""
 
-    def overview_context(self, client: Client, invoice_form: InvoiceEmailTextForm | None = None) -> dict:
+    def overview_context(
+        self,
+        client: Client,
+        invoice_form: InvoiceEmailTextForm | None = None,
+        company_form: CompanyForm | None = None,
+        contact_form: ContactForm | None = None,
+        duplicate: Client | None = None,
+    ) -> dict:
+        """``?edit=company`` or ``?edit=contact`` turns that card into its form (a form with errors is passed in)."""
         if invoice_form is None:
             texts = client.invoice_email_texts or {}
             invoice_form = InvoiceEmailTextForm(
@@ -38,12 +58,100 @@ class OverviewTab:
                     "version_check": client.version,
                 }
             )
-        return {"invoice_form": invoice_form, "switches": SWITCHES, "history": self.history_for(client)}
+        model = client_page.overview(client)
+        editing = request.args.get("edit") if model.can_edit else None
+        if company_form is None and editing == "company":
+            company_form = self._company_form(client, obj=client)
+        if contact_form is None and editing == "contact":
+            contact_form = self._contact_form(client, obj=client)
+        return {
+            "overview": model,
+            "invoice_form": invoice_form,
+            "company_form": company_form,
+            "contact_form": contact_form,
+            "duplicate": duplicate,
+            "history": self.history_for(client),
+        }
+
+    # --- the company and contact cards, edited in place -----------------------------------------------------------
+    def _company_form(self, client: Client, obj: Client | None = None) -> CompanyForm:
+        form = CompanyForm(obj=obj)
+        if obj is not None:
+            form.template.data = str(obj.template_id or "")
+            form.version_check.data = str(obj.version)
+        form.template.choices = self._template_choices()
+        countries_ = [SelectChoice("", "–")] + [SelectChoice(code, name) for code, name in countries.choices()]
+        form.business_country_code.choices = countries_
+        form.postal_country_code.choices = countries_
+        return form
+
+    def _contact_form(self, client: Client, obj: Client | None = None) -> ContactForm:
+        person = client.contact_person
+        form = ContactForm(obj=person if obj is not None else None)
+        if obj is not None:
+            form.person.data = str(person.id) if person is not None else ""
+            form.role.data = client.contact_role.value if client.contact_role else None
+            form.version_check.data = str(client.version)
+        form.person.choices = [SelectChoice("", "–")] + [
+            SelectChoice(str(p.id), f"{p.full_name}" + (f" <{p.email}>" if p.email else ""))
+            for p in sorted(client.persons, key=lambda p: (p.last_name.lower(), p.first_name.lower(), p.id))
+            if p.archived_at is None
+        ]
+        return form
+
+    def _changes_checked(self, client: Client, form, changed: bool) -> None:
+        """A change made from a page opened before someone else's save is refused; an unchanged one is not."""
+        if changed and form.version_check.data and form.version_check.data != str(client.version):
+            raise StaleEditError(stale_message())
+
+    @expose("/company/", methods=("POST",))
+    def company_view(self):
+        """Save the company card (name, org number, addresses, e-mail, phone, customer template)."""
+        client = self.get_one(request.args.get("id"))
+        form = self._company_form(client)
+        if not form.validate_on_submit():
+            flash(_("Check the fields marked in red; nothing was saved."), "error")
+            return self._render_page(client, "overview", company_form=form)
+        data = {name: form[name].data for name in COMPANY_FIELDS if name != "template_id" and name in form}
+        data["template_id"] = int(form.template.data) if form.template.data else None
+        with unit_of_work(quiet=(DuplicateOrgNumber,)) as work:
+            self._changes_checked(client, form, bool(company_changes(client, data)))
+            changed = update_company(db.session, client, data)
+        if isinstance(work.error, DuplicateOrgNumber):
+            form.org_number.errors.append(str(work.error))
+            return self._render_page(client, "overview", company_form=form, duplicate=work.error.existing)
+        if not work.done:
+            return self._render_page(client, "overview", company_form=form)
+        flash(_("The company data are saved.") if changed else _("Nothing was changed."), "success")
+        return self._back(client)
+
+    @expose("/contact/", methods=("POST",))
+    def contact_view(self):
+        """Save the contact card: another of the client's people as contact, or the contact's details, and the role."""
+        client = self.get_one(request.args.get("id"))
+        form = self._contact_form(client)
+        if not form.validate_on_submit():
+            flash(_("Check the fields marked in red; nothing was saved."), "error")
+            return self._render_page(client, "overview", contact_form=form)
+        role = ContactRole(form.role.data)
+        chosen = int(form.person.data) if (form.person.data or "").isdigit() else None
+        current = client.contact_person.id if client.contact_person is not None else None
+        with unit_of_work() as work:
+            self._changes_checked(client, form, True)
+            if chosen is not None and chosen != current:
+                set_contact_person(db.session, client, chosen, role, actor=_actor())
+            else:
+                details = {name: form[name].data for name in ("first_name", "last_name", "email", "phone")}
+                update_contact(db.session, client, details, role, actor=_actor())
+        if not work.done:
+            return self._render_page(client, "overview", contact_form=form)
+        flash(_("The contact person is saved."), "success")
+        return self._back(client)
 
     @expose("/switch/<switch>/", methods=("POST",))
     def switch_view(self, switch: str):
         """Turn Bedriftsoppslag or Egendefinert fakturaepost on or off (recorded in the history)."""
-        if switch not in SWITCHES:
+        if switch not in client_page.SWITCHES:
             abort(404)
         with unit_of_work() as work:
             client = self._load_for_change()
@@ -51,7 +159,7 @@ class OverviewTab:
         if not work.done:
             return redirect(self.get_url(".manage_view", id=request.args.get("id")))
         state = _("on") if getattr(client, switch) else _("off")
-        flash(_("%(switch)s is now %(state)s.", switch=_(SWITCHES[switch]), state=state), "success")
+        flash(_("%(switch)s is now %(state)s.", switch=client_page.SWITCH_LABELS[switch], state=state), "success")
         return self._back(client)
 
     @expose("/invoice-texts/", methods=("POST",))

@@ -5,15 +5,17 @@ from __future__ import annotations
 from flask import abort, redirect, request
 from flask_admin import expose
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from admin_views.labels import REGISTRY_STATUS
 from forms.clients import VersionedActionForm
 from models import Client
+from services import client_page
 from services.errors import StaleEditError
 from services.registry import NonsenseAnswer, RegistryError, RegistryUnavailable
 from services.registry.messages import user_message
 
 TABS = ("overview", "people", "packages")
+TAB_LABELS = {"overview": _l("Overview"), "people": _l("People"), "packages": _l("Packages")}
 
 
 def registry_failure(exc: RegistryError, advice: str) -> str:
@@ -44,13 +46,15 @@ class ClientPageShell:
     def _render_page(self, client: Client, tab: str, **tab_overrides):
         """The page with ``tab`` open: what every tab shows, plus the tab's own ``<tab>_context``."""
         tab_context = getattr(self, f"{tab}_context")(client, **tab_overrides)
+        archive_flags = self.archive_flags(client)
         return self.render(
             "admin/clients/page.html",
             client=client,
             tab=tab,
+            tabs=[(key, TAB_LABELS[key]) for key in TABS],
+            header=client_page.header(client, archived=archive_flags["is_archived"]),
             action_form=VersionedActionForm(data={"version_check": client.version}),
-            registry_status=REGISTRY_STATUS,
-            **self.archive_flags(client),
+            **archive_flags,
             **tab_context,
         )
 

@@ -19,7 +19,7 @@ from extensions import db
 from forms.base import TranslatedForm
 from forms.people import AccessForm, AddPeopleForm
 from models import Client, Package, PackageKind, Permission, Person, PersonKind, User
-from services import policy
+from services import client_page, policy
 from services.access import employee_candidates
 from services.archive import archive
 from services.errors import DomainError
@@ -27,37 +27,11 @@ from services.inputs import cleaned
 from services.people import NewPerson, add_person, change_access, current_assignments, remove_access
 from services.policy import Verb
 
-KIND_ORDER = [
-    PersonKind.RESELLER_USER,
-    PersonKind.USER,
-    PersonKind.EXTERNAL_USER,
-    PersonKind.USER_WITHOUT_PACKAGES,
-    PersonKind.PERSON,
-]
 ROW_OPERATIONS = ("remove_access", "deactivate", "reactivate", "archive", "invite")
-# The verb each row action needs; the template shows a button only when the policy allows it.
-OPERATION_VERBS = {
-    "change_access": Verb.USER_CHANGE_ACCESS,
-    "remove_access": Verb.USER_CHANGE_ACCESS,
-    "deactivate": Verb.USER_CHANGE_STATUS,
-    "reactivate": Verb.USER_CHANGE_STATUS,
-    "archive": Verb.PERSON_ARCHIVE,
-    "invite": Verb.USER_INVITE,
-}
 
 
 def _actor() -> User:
     return current_user._get_current_object()
-
-
-def row_permissions(person: Person) -> dict[str, bool]:
-    """Which row actions the policy allows the current user on this person (the template's ``can`` flags)."""
-    actor = _actor()
-    return {
-        operation: (person.user is not None or operation == "archive")
-        and policy.can(db.session, actor, verb, person.user if person.user is not None else person)
-        for operation, verb in OPERATION_VERBS.items()
-    }
 
 
 def _catalogue(bureau_id: int) -> tuple[list[Package], list[Package], list[Permission]]:
@@ -113,18 +87,7 @@ class PeopleTab:
     """The Personer tab's context, the add form per kind, the access form, and the row actions."""
 
     def people_context(self, client: Client) -> dict:
-        today = date.today()
-        groups = {kind: [] for kind in KIND_ORDER}
-        for person in sorted(client.persons, key=lambda p: (p.last_name.lower(), p.first_name.lower())):
-            if person.archived_at is None:  # archived people show under the persons grid's "Archived" filter
-                groups[person.kind].append(person)
-        packages = {
-            person.id: [a.package for a in current_assignments(person.user, today)]
-            for person in client.persons
-            if person.user is not None
-        }
-        can = {person.id: row_permissions(person) for person in client.persons}
-        return {"groups": groups, "kind_labels": PERSON_KIND, "packages_now": packages, "today": today, "can": can}
+        return {"groups": client_page.people(db.session, client, actor=_actor(), today=date.today())}
 
     def _person(self, client: Client, person_id: int) -> Person:
         person = db.session.get(Person, person_id)
@@ -282,7 +245,7 @@ class PeopleTab:
 
     def _run_operation(self, person: Person, operation: str) -> str:
         user = person.user
-        policy.check(db.session, _actor(), OPERATION_VERBS[operation], user if user is not None else person)
+        policy.check(db.session, _actor(), client_page.OPERATION_VERBS[operation], user if user is not None else person)
         if operation == "archive":  # deleting for good only through the persons grid's confirmation page
             archive(db.session, person, actor=_actor())
             return _("%(name)s is archived; the history is kept.")
