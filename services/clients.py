@@ -267,6 +267,27 @@ def set_contact_person(
     session.flush()
 
 
+def contact_changes(
+    client: Client, person_id: int | None, details: dict[str, object], role: ContactRole | None
+) -> bool:
+    """Whether the contact card's values differ from what is stored (a repeat of the same save changes nothing)."""
+    person = client.contact_person
+    if person_id is not None and (person is None or person.id != person_id):
+        return True
+    if client.contact_role != role or person is None:
+        return True
+    stored = {
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "email": person.email,
+        "phone": person.phone,
+    }
+    wanted = {name: _text(value) for name, value in details.items()}
+    if wanted.get("email"):
+        wanted["email"] = str(wanted["email"]).lower()
+    return any(stored.get(name) != value for name, value in wanted.items())
+
+
 def update_contact(
     session: Session, client: Client, details: dict[str, object], role: ContactRole | None, *, actor: object
 ) -> Person:

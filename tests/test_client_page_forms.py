@@ -263,3 +263,24 @@ def test_an_archived_client_offers_no_forms(login_as, client, make_client):
     db.session.commit()
     text = page(client.get(f"/admin/clients/manage/?id={record.id}&edit=company"))
     assert 'id="company-form"' not in text and 'id="edit-company"' not in text and 'id="edit-contact"' not in text
+
+
+def test_a_double_submit_of_the_contact_card_saves_once(login_as, client, make_client, make_person):
+    login_as("staff")
+    record = make_client()
+    contact = make_person(record, PersonKind.PERSON, first_name="Kari", email="kari@kunde.example")
+    record.contact_person, record.contact_role = contact, ContactRole.CEO
+    db.session.commit()
+    data = {
+        "person": str(contact.id),
+        "first_name": "Kari",
+        "last_name": "Nordmann",
+        "email": "kari@kunde.example",
+        "role": "styreleder",
+        "version_check": str(record.version),
+    }
+    assert client.post(f"/admin/clients/contact/?id={record.id}", data=data).status_code == 302
+    second = client.post(f"/admin/clients/contact/?id={record.id}", data=data, follow_redirects=True)
+    assert "Ingenting ble endret" in page(second) and "Noen andre lagret" not in page(second)
+    stored = fresh(record.id)
+    assert stored.contact_role is ContactRole.CHAIR and db.session.get(Person, contact.id).last_name == "Nordmann"

@@ -18,6 +18,7 @@ from services.clients import (
     COMPANY_FIELDS,
     DuplicateOrgNumber,
     company_changes,
+    contact_changes,
     set_contact_person,
     set_invoice_email_texts,
     set_switch,
@@ -136,16 +137,17 @@ class OverviewTab:
         role = ContactRole(form.role.data)
         chosen = int(form.person.data) if (form.person.data or "").isdigit() else None
         current = client.contact_person.id if client.contact_person is not None else None
+        details = {name: form[name].data for name in ("first_name", "last_name", "email", "phone")}
+        changed = contact_changes(client, chosen, details, role)
         with unit_of_work() as work:
-            self._changes_checked(client, form, True)
+            self._changes_checked(client, form, changed)
             if chosen is not None and chosen != current:
                 set_contact_person(db.session, client, chosen, role, actor=_actor())
-            else:
-                details = {name: form[name].data for name in ("first_name", "last_name", "email", "phone")}
+            elif changed:
                 update_contact(db.session, client, details, role, actor=_actor())
         if not work.done:
             return self._render_page(client, "overview", contact_form=form)
-        flash(_("The contact person is saved."), "success")
+        flash(_("The contact person is saved.") if changed else _("Nothing was changed."), "success")
         return self._back(client)
 
     @expose("/switch/<switch>/", methods=("POST",))
