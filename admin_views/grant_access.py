@@ -76,6 +76,7 @@ class GrantPackageMixin:
         if form.validate_on_submit():
             package = db.session.get(Package, form.package.data)
             with unit_of_work(once, fallback=self.get_url(".index_view")) as work:
+                work.claim()
                 outcomes = grant_package(
                     db.session,
                     current_user.bureau_id,
@@ -122,6 +123,7 @@ def grant_access_action(view, ids: list[str]):
         if form.validate():
             employee = db.session.get(User, form.employee.data)
             with unit_of_work(once, fallback=view.get_url(".index_view")) as work:
+                work.claim()
                 report = grant_employee_access(
                     db.session,
                     current_user.bureau_id,

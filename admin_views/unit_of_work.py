@@ -1,6 +1,7 @@
 """One unit of work at the request edge: the services flush, this commits once, or rolls back and says why.
 
     with unit_of_work(once) as work:
+        work.claim()                     # the form's one-time token, before anything is created
         client = create_client(db.session, ...)
         work.leads_to(url_of(client))
     if work.replay:                      # a repeat of a one-time form: sent to what the first one did
@@ -35,6 +36,12 @@ class Work:
     replay: object = None
     _result_url: str | None = field(default=None, repr=False)
 
+    def claim(self) -> None:
+        """Store the one-time form's token first in the transaction (a twin POST then waits for this one, and is
+        sent to its result). It is the block's first statement: a context manager cannot skip its block."""
+        if self.once is not None:
+            self.once.claim()
+
     def leads_to(self, url: str) -> None:
         """Where a repeat of this one-time submission is sent (recorded in the same transaction)."""
         self._result_url = url
@@ -47,15 +54,13 @@ def unit_of_work(
     fallback: str | None = None,
     quiet: tuple[type[DomainError], ...] = (),
 ) -> Iterator[Work]:
-    """Claim ``once`` (if given), run the block, commit; on a ``DomainError`` roll back and flash its message.
+    """Run the block, commit; on a ``DomainError`` roll back and flash its message (the block claims ``once``).
 
     ``quiet`` lists the error types the caller shows itself (e.g. next to a form field): they are kept in
     ``work.error`` and not flashed.
     """
     work = Work(once=once, fallback=fallback)
     try:
-        if once is not None:
-            once.claim()
         yield work
         if once is not None and work._result_url is not None:
             once.done(work._result_url)

@@ -35,6 +35,7 @@ class ClientImportPages:
             upload = form.file.data
             job = None
             with unit_of_work(once, fallback=self.get_url(".index_view")) as work:
+                work.claim()
                 rows = read_table(upload.read(), upload.filename, HEADER)
                 if len(rows) > import_threshold():
                     job = queue_client_import(rows, upload.filename)

@@ -56,6 +56,7 @@ class NewClientPages:
                 template_id=int(form.template.data) if form.template.data else None,
             )
             with unit_of_work(once, quiet=(DuplicateOrgNumber,)) as work:
+                work.claim()
                 client = create_client(db.session, current_user.bureau_id, data)
                 work.leads_to(self.get_url(".manage_view", id=client.id))
             if work.replay:

@@ -117,6 +117,7 @@ class PeopleTab:
             return replay
         if form.validate_on_submit():
             with unit_of_work(once) as work:
+                work.claim()
                 policy.check(db.session, _actor(), Verb.CLIENT_ADD_PEOPLE, client)
                 people = self._add_all(client, person_kind, form, rows)
                 invited = self._invite_new(people) if form.invite.data else 0
