@@ -16,9 +16,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from extensions import db
-from models import ContactRole, PackageKind, PersonKind, StaffRole, UserStatus
+from models import ContactRole, JobKind, PackageKind, PersonKind, StaffRole, UserStatus
 from services.consent import consent_url, request_consent
 from services.invitations import invitation_url, invite_user
+from services.jobs import create_job
 from tests.test_browser import By, WebDriverWait, browser, live_server, log_in  # noqa: F401 - fixtures
 
 PHONE = (390, 844)
@@ -106,6 +107,15 @@ def bureau_with_everything(app, bureau, make_staff, make_client, make_person, ma
     invited = make_user(customer, status=UserStatus.INVITED)
     invite_user(db.session, invited)
     customer.name = customer.name + " "  # a change, so the history has a row
+    create_job(
+        db.session,
+        bureau_id=bureau.id,
+        kind=JobKind.CLIENT_REFRESH,
+        actor=admin,
+        title="Oppdater fra Brønnøysund: 1 klient(er)",
+        rows=[{"client_id": customer.id, "org_number": customer.org_number, "name": customer.name}],
+        columns=("org_number", "name"),
+    )  # a job, so its page is walked too
     db.session.commit()
     return {
         "admin": admin,
@@ -144,7 +154,7 @@ def test_no_page_scrolls_sideways_on_a_phone(app, live_server, browser, bureau_w
     pages += [p for p in walk(browser, client_page, live_server) if p not in pages]
     assert any("/admin/clients/manage/" in p and "tab=people" in p for p in pages)
     assert any("edit=company" in p for p in pages) and any("/admin/billing/" in p for p in pages)
-    assert any("/admin/outbox/" in p for p in pages) and any("/admin/jobs/" in p for p in pages)
+    assert any("/admin/outbox/" in p for p in pages) and any(re.search(r"/admin/jobs/.*\d", p) for p in pages)
     assert any("/admin/auditlog/" in p for p in pages) and any("/people/add/" in p for p in pages)
 
     too_wide = []
