@@ -17,11 +17,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.base import TranslatedForm
 from models import Client, User
 from services import archive, policy
-from services.errors import DomainError
 
 YES, NO = "yes", "no"
 
@@ -108,25 +108,19 @@ class ArchiveMixin:
         _l("Archive the selected records? They leave the lists and their users are blocked; the history is kept."),
     )
     def action_archive(self, ids: list[str]) -> None:
-        try:
+        with unit_of_work() as work:
             count, blocked = archive.archive_many(db.session, self.selected(ids), actor=self._actor())
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return
-        flash(_("%(count)s record(s) archived, %(blocked)s user(s) blocked.", count=count, blocked=blocked), "success")
+        if work.done:
+            flash(
+                _("%(count)s record(s) archived, %(blocked)s user(s) blocked.", count=count, blocked=blocked), "success"
+            )
 
     @action("restore", _l("Restore"), _l("Restore the selected archived records?"))
     def action_restore(self, ids: list[str]) -> None:
-        try:
+        with unit_of_work() as work:
             count = archive.restore_many(db.session, self.selected(ids), actor=self._actor())
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return
-        flash(restored_message(count), "success")
+        if work.done:
+            flash(restored_message(count), "success")
 
     @action("delete_permanently", _l("Delete permanently"))
     def action_delete_permanently(self, ids: list[str]):
@@ -153,15 +147,11 @@ class ArchiveMixin:
             if not form.validate_on_submit():
                 abort(400)
             names = [describe(record)["name"] for record in records]
-            try:
+            with unit_of_work() as work:
                 for record in records:
                     archive.delete_permanently(db.session, record, actor=actor)
-                db.session.commit()
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-                return back
-            flash(_("Deleted for good: %(names)s.", names=", ".join(names)), "success")
+            if work.done:
+                flash(_("Deleted for good: %(names)s.", names=", ".join(names)), "success")
             return back
         rows = [
             {**describe(record), "id": record.id, "history": archive.history_of(db.session, record)}
@@ -182,18 +172,14 @@ class ArchiveMixin:
         record = self.get_one(record_id)
         if not TranslatedForm().validate_on_submit():  # the CSRF check
             abort(400)
-        try:
+        with unit_of_work() as work:
             if operation == "archive":
                 _count, blocked = archive.archive_many(db.session, [record], actor=self._actor())
                 message = _("Archived; %(blocked)s user(s) blocked.", blocked=blocked)
             else:
                 archive.restore_many(db.session, [record], actor=self._actor())
                 message = restored_message(1)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
+        if work.done:
             flash(message, "success")
         return redirect(self.archive_return_url(record))
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import redirect, request
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEmpty, FilterEqual, IntEqualFilter
 from flask_admin.model.template import TemplateLinkRowAction
@@ -10,22 +11,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from wtforms.validators import Optional, ValidationError
 
 from admin_views.archive import ArchiveMixin
 from admin_views.base import SecureModelView, TenantAjaxLoader, per_request
 from admin_views.client_page import ClientPageMixin
 from admin_views.grant_access import grant_access_action
 from admin_views.imports import ClientImportMixin, PersonImportMixin
-from admin_views.labels import CONSENT_STATUS, CONTACT_ROLE, choices, formatter
-from admin_views.people_tab import PeopleTabMixin
+from admin_views.labels import CONSENT_STATUS, choices, formatter
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
-from forms.validators import EmailAddress, OrgNumber
 from models import Client, CustomerTemplate, Person
 from services import search
-from services.clients import ADDRESS_FIELDS, find_duplicate_org_number
-from services.errors import DomainError
-from services.orgnumbers import normalise
 
 
 def _organisation_form_options():
@@ -53,7 +49,7 @@ def _name_with_badges(view, context, model, name):
     return Markup("{}{}").format(model.name, Markup("").join(badges))
 
 
-class ClientView(ArchiveMixin, ClientPageMixin, ClientImportMixin, PeopleTabMixin, PersonImportMixin, SecureModelView):
+class ClientView(ArchiveMixin, ClientPageMixin, ClientImportMixin, PersonImportMixin, SecureModelView):
     column_list = (
         Client.name,
         Client.org_number,
@@ -119,32 +115,9 @@ class ClientView(ArchiveMixin, ClientPageMixin, ClientImportMixin, PeopleTabMixi
         Client.created_at,
     )
     column_details_exclude_list = ("version", "persons", "bureau")
-    form_columns = (
-        "is_demo",
-        "template",
-        "name",
-        "org_number",
-        "organisation_form",
-        *ADDRESS_FIELDS,
-        "email",
-        "phone",
-        "contact_person",
-        "contact_role",
-        "company_lookup_enabled",
-        "custom_invoice_email_enabled",
-    )
-    form_selects = {"contact_role": CONTACT_ROLE}
-    form_args = {
-        "org_number": {
-            "validators": [Optional(), OrgNumber()],
-            "filters": [normalise],
-        },
-        "email": {"validators": [Optional(), EmailAddress()]},
-    }
-    form_widget_args = {
-        "business_address_lines": {"rows": 2},
-        "postal_address_lines": {"rows": 2},
-    }
+    # The company and contact are edited on the client page's Oversikt tab (its own forms, ``services.clients``);
+    # the demo flag by the "Mark as demo" action. One way to do each: no generic edit form.
+    can_edit = False
     form_ajax_refs = {
         "template": TenantAjaxLoader("template", CustomerTemplate, fields=["name"]),
         "contact_person": TenantAjaxLoader(
@@ -163,31 +136,17 @@ class ClientView(ArchiveMixin, ClientPageMixin, ClientImportMixin, PeopleTabMixi
     ]
     row_actions_by_id_only = ("client_actions.manage",)  # mark_demo reads the row (its name, whether it may)
 
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        """An old link to the generic form opens the company card's own form (another bureau's client: 404)."""
+        record = self.get_one(request.args.get("id"))
+        return redirect(self.get_url(".manage_view", id=record.id, edit="company"))
+
     def list_header_buttons(self) -> list[dict]:
         return [
             {"label": _("+ New client"), "url": self.get_url(".create_view"), "css": "btn-success btn-new-client"},
             {"label": _("Import clients"), "url": self.get_url(".import_view"), "css": "btn-outline-secondary"},
         ]
-
-    def on_model_change(self, form, model: Client, is_created: bool) -> None:
-        """Refuse what the product forbids before the database has to."""
-        if model.org_number:
-            existing = find_duplicate_org_number(db.session, model.bureau_id, model.org_number, exclude_id=model.id)
-            if existing is not None:
-                link = url_for(".manage_view", id=existing.id)
-                raise ValidationError(
-                    Markup('{} <a href="{}">{}</a>').format(
-                        _("Another client in this bureau already has this organisation number:"),
-                        link,
-                        existing.name,
-                    )
-                )
-        if not is_created and form.is_demo.object_data and not model.is_demo:
-            raise DomainError(_("A demo client can never become a real client: the demo flag cannot be cleared."))
-        if model.is_internal and model.is_demo:
-            raise DomainError(_("The internal client cannot be a demo client."))
-        if model.contact_person is not None and model.contact_person.client_id not in (None, model.id):
-            raise DomainError(_("The contact person must be one of this client's people."))
 
     @action(
         "mark_demo",
@@ -199,15 +158,10 @@ class ClientView(ArchiveMixin, ClientPageMixin, ClientImportMixin, PeopleTabMixi
 
         from services.clients import mark_demo
 
-        clients = self.selected(ids)
-        try:
-            changed = mark_demo(db.session, clients)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return
-        flash(_("%(count)s client(s) marked as demo.", count=changed), "success")
+        with unit_of_work() as work:
+            changed = mark_demo(db.session, self.selected(ids))
+        if work.done:
+            flash(_("%(count)s client(s) marked as demo.", count=changed), "success")
 
     @action(
         "refresh_registry",

@@ -21,14 +21,13 @@ from wtforms.validators import DataRequired, InputRequired
 
 from admin_views.labels import RESELLER_ROLE
 from admin_views.submissions import OneTimeSubmission
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.base import TranslatedForm
 from forms.one_time import OneTimeForm
 from models import Package, ResellerRole, User
 from services.access import employee_candidates, grant_employee_access
-from services.errors import DomainError
 from services.packages import grant_package
-from services.submissions import AlreadySubmitted
 
 
 def _optional_int(value: object) -> int | None:
@@ -75,8 +74,8 @@ class GrantPackageMixin:
             return replay
         if form.validate_on_submit():
             package = db.session.get(Package, form.package.data)
-            try:
-                once.claim()
+            with unit_of_work(once, fallback=self.get_url(".index_view")) as work:
+                work.claim()
                 outcomes = grant_package(
                     db.session,
                     current_user.bureau_id,
@@ -85,15 +84,10 @@ class GrantPackageMixin:
                     form.valid_from.data,
                     actor=current_user._get_current_object(),
                 )
-                once.done(self.get_url(".index_view"))
-                db.session.commit()
-            except AlreadySubmitted as exc:
-                db.session.rollback()
-                return once.show_first(exc, self.get_url(".index_view"))
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
+                work.leads_to(self.get_url(".index_view"))
+            if work.replay:
+                return work.replay
+            if work.done:
                 granted = sum(1 for outcome in outcomes if outcome.granted)
                 flash(
                     _(
@@ -127,8 +121,8 @@ def grant_access_action(view, ids: list[str]):
             return replay
         if form.validate():
             employee = db.session.get(User, form.employee.data)
-            try:
-                once.claim()
+            with unit_of_work(once, fallback=view.get_url(".index_view")) as work:
+                work.claim()
                 report = grant_employee_access(
                     db.session,
                     current_user.bureau_id,
@@ -137,15 +131,10 @@ def grant_access_action(view, ids: list[str]):
                     ResellerRole(form.role.data),
                     actor=current_user._get_current_object(),
                 )
-                once.done(view.get_url(".index_view"))
-                db.session.commit()
-            except AlreadySubmitted as exc:
-                db.session.rollback()
-                return once.show_first(exc, view.get_url(".index_view"))
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
+                work.leads_to(view.get_url(".index_view"))
+            if work.replay:
+                return work.replay
+            if work.done:
                 flash(
                     _(
                         "Access given on %(created)s client(s); %(already)s already had it; %(refused)s refused.",

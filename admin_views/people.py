@@ -28,6 +28,7 @@ from admin_views.labels import (
     choices,
     formatter,
 )
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.validators import EmailAddress
 from models import (
@@ -42,7 +43,6 @@ from models import (
     utcnow,
 )
 from services import policy, search
-from services.errors import DomainError
 from services.formats import format_moment
 from services.invitations import InvitationReport, deactivate, invite_many, reactivate
 from services.links import LinkKind, link_lifetime
@@ -370,25 +370,17 @@ class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
 
     @action("deactivate", _l("Deactivate"), _l("Deactivate the selected users? They can no longer log in."))
     def action_deactivate(self, ids: list[str]) -> None:
-        try:
+        with unit_of_work() as work:
             changed = deactivate(db.session, self.selected(ids), actor=current_user._get_current_object())
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return
-        flash(_("%(count)s user(s) deactivated.", count=changed), "success")
+        if work.done:
+            flash(_("%(count)s user(s) deactivated.", count=changed), "success")
 
     @action("reactivate", _l("Reactivate"), _l("Reactivate the selected users?"))
     def action_reactivate(self, ids: list[str]) -> None:
-        try:
+        with unit_of_work() as work:
             changed = reactivate(db.session, self.selected(ids), actor=current_user._get_current_object())
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return
-        flash(_("%(count)s user(s) reactivated.", count=changed), "success")
+        if work.done:
+            flash(_("%(count)s user(s) reactivated.", count=changed), "success")
 
     @action("grant_package", _l("Grant a package"))
     def action_grant_package(self, ids: list[str]):

@@ -143,3 +143,62 @@ class ImportConfirmForm(OneTimeForm, TranslatedForm):
 
     upload = HiddenField()
     previewed = HiddenField()
+
+
+class CompanyForm(TranslatedForm):
+    """The Oversikt tab's company card, edited in place; the country lists come from ``services.countries``."""
+
+    model_columns = {
+        name: Client.__table__.c[name]
+        for name in (
+            "name",
+            "organisation_form",
+            "email",
+            "phone",
+            *(f"{p}_{f}" for p in ("business", "postal") for f in ("address_lines", "postal_code", "city")),
+        )
+    }
+    name = StringField(_l("Company name"), filters=[strip], validators=[DataRequired(), Length(max=200)])
+    org_number = StringField(
+        _l("Organisation number"), filters=[compact_org_number], validators=[Optional(), Length(max=11), OrgNumber()]
+    )
+    organisation_form = StringField(_l("Organisation form"), filters=[strip], validators=[Optional(), Length(max=10)])
+    template = SelectField(_l("Customer template"), coerce=str, validators=[Optional()])
+    business_address_lines = TextAreaField(_l("Business address"), filters=[strip], validators=[Length(max=500)])
+    business_postal_code = StringField(_l("Postcode"), filters=[strip], validators=[Length(max=20)])
+    business_city = StringField(_l("City"), filters=[strip], validators=[Length(max=100)])
+    business_country_code = SelectField(_l("Country"), validators=[Optional()])
+    postal_address_lines = TextAreaField(_l("Postal address"), filters=[strip], validators=[Length(max=500)])
+    postal_postal_code = StringField(_l("Postal address postcode"), filters=[strip], validators=[Length(max=20)])
+    postal_city = StringField(_l("Postal address city"), filters=[strip], validators=[Length(max=100)])
+    postal_country_code = SelectField(_l("Postal address country"), validators=[Optional()])
+    email = EmailField(_l("E-mail"), filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
+    phone = StringField(_l("Phone"), filters=[strip], validators=[Optional(), Length(max=30)])
+    version_check = HiddenField()
+
+
+class ContactForm(TranslatedForm):
+    """The Oversikt tab's contact card: another of the client's people, or the contact's own details and role."""
+
+    model_columns = {name: Person.__table__.c[name] for name in ("first_name", "last_name", "email", "phone")}
+    # Only what is offered; the service refuses anyone else with the reason.
+    person = SelectField(
+        _l("Contact person"),
+        coerce=str,
+        validate_choice=False,
+        validators=[Optional()],
+        description=_l("Choose another of the client's people to make them the contact; their details stay theirs."),
+    )
+    first_name = StringField(_l("First name"), filters=[strip], validators=[Optional(), Length(max=100)])
+    last_name = StringField(_l("Last name"), filters=[strip], validators=[Optional(), Length(max=100)])
+    email = EmailField(_l("E-mail"), filters=[strip], validators=[Optional(), Length(max=254), EmailAddress()])
+    phone = StringField(_l("Phone"), filters=[strip], validators=[Optional(), Length(max=30)])
+    role = RadioField(
+        _l("Role"),
+        choices=[
+            SelectChoice(ContactRole.CEO.value, _l("General manager (daglig leder)")),
+            SelectChoice(ContactRole.CHAIR.value, _l("Chair of the board (styreleder)")),
+        ],
+        validators=[DataRequired()],
+    )
+    version_check = HiddenField()

@@ -102,7 +102,8 @@ def test_other_bureaus_records_answer_404(login_as, client, make_bureau, make_cl
     client.post("/admin/clients/action/", data={"action": "mark_demo", "rowid": [foreign_client.id]})
     db.session.expire_all()
     assert foreign_client.is_demo is False
-    assert client.get("/admin/clients/edit/?id=not-a-number").status_code == 404
+    assert client.get("/admin/clients/manage/?id=not-a-number").status_code == 404
+    assert client.post("/admin/clients/company/?id=not-a-number", data={"name": "X"}).status_code == 404
 
 
 def test_ajax_lookups_only_offer_own_bureau(login_as, client, make_bureau, make_client, make_person):
@@ -135,13 +136,13 @@ def test_create_edit_delete_client_with_history(login_as, client):
     created = db.session.scalar(select(Client).where(Client.name == "Ny Kunde AS"))
     assert created.org_number == "974760673" and created.bureau_id == staff.bureau_id
 
-    edit = page(client.get(f"/admin/clients/edit/?id={created.id}"))
+    edit = page(client.get(f"/admin/clients/manage/?id={created.id}&edit=company"))
     version = re.search(r'name="version_check"[^>]*value="(\d+)"', edit) or re.search(
         r'value="(\d+)"[^>]*name="version_check"', edit
     )
     assert version, "the edit form carries the version it was opened at"
     response = client.post(
-        f"/admin/clients/edit/?id={created.id}",
+        f"/admin/clients/company/?id={created.id}",
         data=client_form(name="Omdøpt AS", version_check=version.group(1)),
     )
     assert response.status_code == 302, page(response)
@@ -199,7 +200,7 @@ def test_stale_edit_is_refused(login_as, client, make_client):
     record.name = "Noen andre AS"
     db.session.commit()  # version is now 2
     response = client.post(
-        f"/admin/clients/edit/?id={record.id}", data=client_form(name="Min versjon AS", version_check="1")
+        f"/admin/clients/company/?id={record.id}", data=client_form(name="Min versjon AS", version_check="1")
     )
     assert response.status_code == 200
     assert "Noen andre lagret" in page(response)
@@ -208,14 +209,17 @@ def test_stale_edit_is_refused(login_as, client, make_client):
 
 
 def test_demo_flag_cannot_be_cleared_in_form(login_as, client, make_client):
+    """The company form has no demo flag; one posted anyway is ignored, and the generic edit form is gone."""
     login_as("staff")
     record = make_client(is_demo=True)
     response = client.post(
-        f"/admin/clients/edit/?id={record.id}", data=client_form(name="Demo AS", org_number=record.org_number)
+        f"/admin/clients/company/?id={record.id}",
+        data=client_form(name="Demo AS", org_number=record.org_number, is_demo=""),
     )
-    assert "kan aldri bli en ekte klient" in page(response)
+    assert response.status_code == 302, page(response)
+    assert client.get(f"/admin/clients/edit/?id={record.id}").status_code in (302, 403, 404)
     db.session.expire_all()
-    assert record.is_demo is True
+    assert record.is_demo is True and record.name == "Demo AS"
 
 
 def test_mark_demo_action(login_as, client, make_client):

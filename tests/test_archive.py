@@ -290,7 +290,11 @@ def test_every_surface_refuses_changes_to_an_archived_client(
     db.session.commit()
     version = str(fresh(Client, customer.id).version)
     posts = [
-        (f"/admin/clients/edit/?id={customer.id}", {"name": "Tint AS", "version_check": version}),
+        (f"/admin/clients/company/?id={customer.id}", {"name": "Tint AS", "version_check": version}),
+        (
+            f"/admin/clients/contact/?id={customer.id}",
+            {"first_name": "Endret", "last_name": "X", "role": "daglig_leder", "version_check": version},
+        ),
         (
             f"/admin/clients/people/add/person/?id={customer.id}",
             {"first_name": "Ny", "last_name": "Person", "email": ""},

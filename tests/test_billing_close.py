@@ -518,7 +518,7 @@ def test_surfaces_show_the_closed_month_and_save_nothing(
     assert db.session.get(User, external.id).end_date == date(2027, 1, 31)
 
     # the Personer tab's change of access, as if today were inside the closed month (the guard does not ask)
-    import admin_views.people_tab as people_tab
+    import admin_views.client_page.people as people_tab
 
     class October20(date):
         @classmethod
@@ -534,7 +534,7 @@ def test_surfaces_show_the_closed_month_and_save_nothing(
 def test_the_people_tab_ends_a_package_yesterday_on_the_first_after_a_closed_month(
     login_as, client, closed_october, make_user, assign, monkeypatch
 ):
-    import admin_views.people_tab as people_tab
+    import admin_views.client_page.people as people_tab
 
     class November1(date):
         @classmethod

@@ -238,3 +238,16 @@ def test_consent_mail_arrives_over_smtp_and_its_link_works_once(login_as, client
     db.session.expire_all()
     created = db.session.scalar(select(Client).where(Client.org_number == "974760673"))
     assert created.consent_status is ConsentStatus.GIVEN
+
+
+def test_the_parts_of_the_client_page_share_no_name():
+    """The page is combined from one class per tab; a name in two of them would depend on the order of combining."""
+    from admin_views.client_page import PARTS
+
+    seen: dict[str, str] = {}
+    for part in PARTS:
+        for name in vars(part):
+            if name.startswith("__"):
+                continue
+            assert name not in seen, f"{name} is in {seen.get(name)} and {part.__name__}"
+            seen[name] = part.__name__

@@ -140,7 +140,7 @@ def test_database_lost_before_the_user_is_known(client, login_as, cut_database, 
 
 def test_the_500_page_names_the_request_too(app, client, login_as, monkeypatch, caplog):
     """Any other failure: the normal 500 page, with the request id that Flask's own traceback line carries."""
-    import admin_views.client_page as client_page
+    import admin_views.client_page.new_client as client_page
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

@@ -136,7 +136,7 @@ def test_twenty_simultaneous_saves_all_stored(app, live_server, bureau, make_sta
     browsers = [log_in(live_server, email) for email in emails]
     forms = []
     for browser, key in zip(browsers, keys, strict=True):
-        page = browser.get(f"{live_server}/admin/clients/edit/?id={key}", timeout=60)
+        page = browser.get(f"{live_server}/admin/clients/manage/?id={key}&edit=company", timeout=60)
         assert page.status_code == 200
         fields = form_fields(page.text)
         assert "version_check" in fields and fields["name"].startswith("Før")
@@ -145,7 +145,7 @@ def test_twenty_simultaneous_saves_all_stored(app, live_server, bureau, make_sta
     def save(n: int) -> requests.Response:
         data = {**forms[n], "name": f"Etter {n} AS"}
         return browsers[n].post(
-            f"{live_server}/admin/clients/edit/?id={keys[n]}", data=data, allow_redirects=False, timeout=120
+            f"{live_server}/admin/clients/company/?id={keys[n]}", data=data, allow_redirects=False, timeout=120
         )
 
     responses = at_once(SAVES, save)

@@ -14,50 +14,24 @@ from wtforms.fields.choices import SelectChoice
 
 from admin_views.labels import PERSON_KIND, RESELLER_ROLE
 from admin_views.submissions import OneTimeSubmission
+from admin_views.unit_of_work import unit_of_work
 from extensions import db
 from forms.base import TranslatedForm
 from forms.people import AccessForm, AddPeopleForm
 from models import Client, Package, PackageKind, Permission, Person, PersonKind, User
-from services import policy
+from services import client_page, policy
 from services.access import employee_candidates
 from services.archive import archive
 from services.errors import DomainError
 from services.inputs import cleaned
 from services.people import NewPerson, add_person, change_access, current_assignments, remove_access
 from services.policy import Verb
-from services.submissions import AlreadySubmitted
 
-KIND_ORDER = [
-    PersonKind.RESELLER_USER,
-    PersonKind.USER,
-    PersonKind.EXTERNAL_USER,
-    PersonKind.USER_WITHOUT_PACKAGES,
-    PersonKind.PERSON,
-]
 ROW_OPERATIONS = ("remove_access", "deactivate", "reactivate", "archive", "invite")
-# The verb each row action needs; the template shows a button only when the policy allows it.
-OPERATION_VERBS = {
-    "change_access": Verb.USER_CHANGE_ACCESS,
-    "remove_access": Verb.USER_CHANGE_ACCESS,
-    "deactivate": Verb.USER_CHANGE_STATUS,
-    "reactivate": Verb.USER_CHANGE_STATUS,
-    "archive": Verb.PERSON_ARCHIVE,
-    "invite": Verb.USER_INVITE,
-}
 
 
 def _actor() -> User:
     return current_user._get_current_object()
-
-
-def row_permissions(person: Person) -> dict[str, bool]:
-    """Which row actions the policy allows the current user on this person (the template's ``can`` flags)."""
-    actor = _actor()
-    return {
-        operation: (person.user is not None or operation == "archive")
-        and policy.can(db.session, actor, verb, person.user if person.user is not None else person)
-        for operation, verb in OPERATION_VERBS.items()
-    }
 
 
 def _catalogue(bureau_id: int) -> tuple[list[Package], list[Package], list[Permission]]:
@@ -109,22 +83,11 @@ def _checked_row(row: dict) -> dict:
     }
 
 
-class PeopleTabMixin:
-    """Mixed into ClientView after ClientPageMixin."""
+class PeopleTab:
+    """The Personer tab's context, the add form per kind, the access form, and the row actions."""
 
     def people_context(self, client: Client) -> dict:
-        today = date.today()
-        groups = {kind: [] for kind in KIND_ORDER}
-        for person in sorted(client.persons, key=lambda p: (p.last_name.lower(), p.first_name.lower())):
-            if person.archived_at is None:  # archived people show under the persons grid's "Archived" filter
-                groups[person.kind].append(person)
-        packages = {
-            person.id: [a.package for a in current_assignments(person.user, today)]
-            for person in client.persons
-            if person.user is not None
-        }
-        can = {person.id: row_permissions(person) for person in client.persons}
-        return {"groups": groups, "kind_labels": PERSON_KIND, "packages_now": packages, "today": today, "can": can}
+        return {"groups": client_page.people(db.session, client, actor=_actor(), today=date.today())}
 
     def _person(self, client: Client, person_id: int) -> Person:
         person = db.session.get(Person, person_id)
@@ -153,20 +116,15 @@ class PeopleTabMixin:
         if replay is not None:
             return replay
         if form.validate_on_submit():
-            try:
+            with unit_of_work(once) as work:
+                work.claim()
                 policy.check(db.session, _actor(), Verb.CLIENT_ADD_PEOPLE, client)
-                once.claim()
                 people = self._add_all(client, person_kind, form, rows)
                 invited = self._invite_new(people) if form.invite.data else 0
-                once.done(self.get_url(".manage_view", id=client.id, tab="people"))
-                db.session.commit()
-            except AlreadySubmitted as exc:
-                db.session.rollback()
-                return once.show_first(exc)
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
+                work.leads_to(self.get_url(".manage_view", id=client.id, tab="people"))
+            if work.replay:
+                return work.replay
+            if work.done:
                 flash(
                     _("%(count)s person(s) added, %(invited)s invited.", count=len(people), invited=invited), "success"
                 )
@@ -255,7 +213,7 @@ class PeopleTabMixin:
             form.addon_packages.data = [a.package_id for a in held if a.package_kind is PackageKind.ADDON]
             form.permissions.data = [p.id for p in user.permissions]
         elif form.validate_on_submit():
-            try:
+            with unit_of_work() as work:
                 policy.check(db.session, _actor(), Verb.USER_CHANGE_ACCESS, user)
                 change_access(
                     db.session,
@@ -265,11 +223,7 @@ class PeopleTabMixin:
                     permission_ids=list(form.permissions.data or []),
                     today=today,
                 )
-                db.session.commit()
-            except DomainError as exc:
-                db.session.rollback()
-                flash(str(exc), "error")
-            else:
+            if work.done:
                 flash(_("The access of %(name)s is changed.", name=person.full_name), "success")
                 return redirect(self.get_url(".manage_view", id=client.id, tab="people"))
         return self.render(
@@ -286,19 +240,15 @@ class PeopleTabMixin:
         if not TranslatedForm().validate_on_submit():  # the CSRF check
             abort(400)
         name = person.full_name
-        try:
+        with unit_of_work() as work:
             message = self._run_operation(person, operation)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
+        if work.done:
             flash(message % {"name": name}, "success")
         return redirect(self.get_url(".manage_view", id=client.id, tab="people"))
 
     def _run_operation(self, person: Person, operation: str) -> str:
         user = person.user
-        policy.check(db.session, _actor(), OPERATION_VERBS[operation], user if user is not None else person)
+        policy.check(db.session, _actor(), client_page.OPERATION_VERBS[operation], user if user is not None else person)
         if operation == "archive":  # deleting for good only through the persons grid's confirmation page
             archive(db.session, person, actor=_actor())
             return _("%(name)s is archived; the history is kept.")
