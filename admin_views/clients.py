@@ -16,7 +16,15 @@ from admin_views.archive import ArchiveMixin
 from admin_views.base import SecureModelView, TenantAjaxLoader, per_request
 from admin_views.client_page import ClientPageMixin
 from admin_views.grant_access import grant_access_action
-from admin_views.labels import CONSENT_STATUS, CONTACT_ROLE, choices, formatter
+from admin_views.labels import (
+    CONSENT_STATUS,
+    CONTACT_ROLE,
+    COUNTRY,
+    LANGUAGE,
+    REGISTRY_STATUS,
+    choices,
+    formatter,
+)
 from admin_views.people_tab import PeopleTabMixin
 from admin_views.person_import import PersonImportMixin
 from extensions import db
@@ -51,6 +59,13 @@ def _name_with_badges(view, context, model, name):
     if model.is_internal:
         badges.append(Markup('<span class="badge badge-info ml-1">{}</span>').format(_("Internal")))
     return Markup("{}{}").format(model.name, Markup("").join(badges))
+
+
+def _invoice_email_subjects(view, context, model, name):
+    """The custom invoice e-mail's subject per language, one per line ("–" when none is written)."""
+    texts = model.invoice_email_texts or {}
+    lines = [f"{LANGUAGE.get(lang, lang)}: {text.get('subject') or '–'}" for lang, text in sorted(texts.items())]
+    return Markup("<br>").join(lines) if lines else "–"
 
 
 class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixin, SecureModelView):
@@ -90,12 +105,28 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
         "contact_person": _l("Contact person"),
         "contact_role": _l("Role"),
         "persons": _l("People"),
+        "country_code": _l("Country"),
+        "language": _l("Language"),
+        "currency": _l("Currency"),
+        "invoice_email_texts": _l("Invoice e-mail texts"),
+        "consent_requested_at": _l("Consent requested"),
+        "registry_status": _l("Status in the register"),
+        "registry_checked_at": _l("Checked against the register"),
+        "archived_at": _l("Archived"),
     }
     column_formatters = {
         "name": _name_with_badges,
         "consent_status": formatter("consent_status", CONSENT_STATUS),
     }
-    column_formatters_detail = {"consent_status": formatter("consent_status", CONSENT_STATUS)}
+    column_formatters_detail = {
+        "consent_status": formatter("consent_status", CONSENT_STATUS),
+        "country_code": formatter("country_code", COUNTRY),
+        "business_country_code": formatter("business_country_code", COUNTRY),
+        "postal_country_code": formatter("postal_country_code", COUNTRY),
+        "language": formatter("language", LANGUAGE),
+        "registry_status": formatter("registry_status", REGISTRY_STATUS),
+        "invoice_email_texts": _invoice_email_subjects,
+    }
     column_searchable_list = (Client.name, Client.org_number)
     search_in = search.CLIENTS_BY_NAME
     # Not by customer template: that sorts by the template's name, which no index of the clients holds (0.6–1.5 s at
@@ -118,7 +149,8 @@ class ClientView(ArchiveMixin, ClientPageMixin, PeopleTabMixin, PersonImportMixi
         FilterEmpty(Client.organisation_form, _l("Organisation form")),
         Client.created_at,
     )
-    column_details_exclude_list = ("version", "persons", "bureau")
+    # The consent nonce is the open consent link's secret: never shown.
+    column_details_exclude_list = ("version", "persons", "bureau", "consent_nonce")
     form_columns = (
         "is_demo",
         "template",
