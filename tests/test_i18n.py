@@ -159,3 +159,41 @@ def test_flask_admin_strings_follow_the_language(client, login_as):
     assert "List" in english
     assert "Liste" not in english
     assert "Clients" in english
+
+
+# --- error pages ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status", "norwegian", "english"),
+    [
+        ("get", "/admin/no-such-page/", 404, "Ikke funnet", "Not found"),
+        ("get", "/admin/clients/details/?id=987654321", 404, "Ikke funnet", "Not found"),
+        ("get", "/admin/permissions/", 403, "Ingen tilgang", "No access"),  # staff: administrators' grid
+        ("post", "/admin/", 405, "Ikke mulig", "Not possible"),
+    ],
+)
+def test_refused_requests_answer_in_the_users_language(client, login_as, method, url, status, norwegian, english):
+    login_as("staff")
+    response = getattr(client, method)(url)
+    assert response.status_code == status
+    text = page(response)
+    assert norwegian in text
+    for werkzeug in ("Not Found", "Forbidden", "Method Not Allowed", "The requested URL", "You don't have the"):
+        assert werkzeug not in text
+    client.get("/language/en")
+    refresh()
+    assert english in page(getattr(client, method)(url))
+
+
+def test_a_lost_csrf_token_is_explained(app, client, login_as):
+    login_as("staff")
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = client.post("/admin/clients/action/", data={"action": "mark_demo", "rowid": ["1"]})
+    assert response.status_code == 400
+    assert "Skjemaet er utløpt" in page(response) and "CSRF" not in page(response)
+
+
+def test_anonymous_requests_still_go_to_the_login_page(client):
+    response = client.get("/admin/clients/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
