@@ -117,7 +117,10 @@ class CustomerTemplateView(SecureModelView):
         "currency": _l("Currency"),
         "packages": _l("Packages a new client starts with"),
     }
-    column_formatters = {"language": formatter("language", LANGUAGE), "country_code": formatter("country_code", COUNTRY)}
+    column_formatters = {
+        "language": formatter("language", LANGUAGE),
+        "country_code": formatter("country_code", COUNTRY),
+    }
     column_searchable_list = ("name",)
     column_sortable_list = ("name", "country_code", "language", "currency")
     column_default_sort = ("name", False)
