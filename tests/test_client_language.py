@@ -153,3 +153,10 @@ def test_a_swedish_link_page_does_not_change_the_staff_language(login_as, client
     page_after = page(get(client, f"/admin/clients/manage/?id={customer_id}"))
     assert "Oversikt" in page_after and "Översikt" not in page_after
     assert db.session.scalar(select(OutboxMessage).where(OutboxMessage.client_id == customer_id)) is None
+
+
+def test_an_unknown_or_missing_client_language_falls_back_to_norwegian():
+    from services.links import client_locale
+
+    assert [client_locale(code) for code in ("nb", "sv", "en")] == ["no", "sv", "en"]
+    assert client_locale("fi") == client_locale(None) == client_locale("") == client_locale("SV ") == "no"
