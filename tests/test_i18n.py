@@ -400,3 +400,33 @@ def test_swedish_placeholders_survive_translation(swedish):
         and sorted(set(PLACEHOLDER.findall(message.id))) != sorted(set(PLACEHOLDER.findall(message.string)))
     ]
     assert not broken, broken
+
+
+# --- templates: no text outside gettext -------------------------------------------------------------------------
+
+# Each language's name in itself, in the language menu.
+SELF_NAMED = {"Norsk", "bokmål", "English"}
+
+
+def template_text_outside_gettext(source: str) -> list[str]:
+    """Words a template shows that no gettext call wraps: text between tags and in the attributes a person reads."""
+    source = re.sub(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", " ", source, flags=re.S)
+    source = re.sub(r"<(script|style)\b.*?</\1>", " ", source, flags=re.S)
+    source = re.sub(r'<input[^>]*type="hidden"[^>]*>', " ", source)  # codes posted back, never shown
+    attributes = re.findall(r'\b(?:title|placeholder|aria-label|alt|value|data-confirm)="([^"]*)"', source)
+    text = re.sub(r"<[^>]+>", " ", source) + " " + " ".join(attributes)
+    text = re.sub(r"\{\w+\}", " ", text)  # merge fields such as {DueDate}: the suite's codes, in every language
+    return [word for word in re.findall(r"[^\W\d_][\w-]+", text) if word not in SELF_NAMED and word != "nbsp"]
+
+
+def test_templates_show_no_text_outside_gettext():
+    found = {
+        str(path.relative_to(ROOT)): words
+        for path in sorted((ROOT / TEMPLATE_DIR).rglob("*.html"))
+        if (words := template_text_outside_gettext(path.read_text()))
+    }
+    assert not found, f"text not passed through _(): {found}"
+
+
+def test_the_template_check_sees_plain_text():
+    assert template_text_outside_gettext('<th>Name</th><a title="Edit">{{ _("Rediger") }}</a>') == ["Name", "Edit"]
