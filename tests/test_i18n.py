@@ -329,11 +329,17 @@ def test_flashes_and_refusals_are_translated():
         if relative in DEVELOPER_ONLY:
             continue
         for node in ast.walk(ast.parse(path.read_text(), relative)):
-            if not isinstance(node, ast.Call) or not node.args:
+            if not isinstance(node, ast.Call):
                 continue
-            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            if name in MESSAGE_CALLS and WORDS.search(_literal_words(node.args[0])):
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None) or ""
+            shown = name in MESSAGE_CALLS or name.endswith("Field")  # a form field's first argument is its label
+            if shown and node.args and WORDS.search(_literal_words(node.args[0])):
                 found.append(f"{relative}:{node.lineno}: {name}({ast.unparse(node.args[0])[:80]})")
+            for keyword in node.keywords:
+                if keyword.arg in ("label", "description", "message") and WORDS.search(_literal_words(keyword.value)):
+                    found.append(
+                        f"{relative}:{node.lineno}: {name}(…, {keyword.arg}={ast.unparse(keyword.value)[:60]})"
+                    )
             if name == "abort" and len(node.args) > 1 and WORDS.search(_literal_words(node.args[1])):
                 found.append(f"{relative}:{node.lineno}: abort(…, {ast.unparse(node.args[1])[:80]})")
     assert not found, "English a person would read, not passed through gettext:\n" + "\n".join(found)
