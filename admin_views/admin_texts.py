@@ -65,6 +65,7 @@ _MARK = "_consults_app_catalogue"
 
 
 def _app_catalogue_first(domain) -> Translations:
+    """Flask-Admin's catalogue with ours merged over it, built once per request and locale (both are cached)."""
     installed = type(domain).get_translations(domain)
     if not has_app_context() or get_locale() is None:
         return installed
