@@ -7,6 +7,7 @@ from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
+from admin_views.admin_texts import consult_app_catalogue
 from admin_views.base import deny_access, staff_can_use_admin
 from admin_views.billing import BillingView
 from admin_views.catalogue import (
@@ -57,6 +58,7 @@ class HomeView(AdminIndexView):
 
 
 def init_admin(app: Flask) -> Admin:
+    consult_app_catalogue(app)
     admin = Admin(
         app,
         name=_l("Client administration"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -29,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField, SelectField
 from wtforms.validators import ValidationError
 
-from admin_views.labels import select_field
+from admin_views.labels import enum_label, select_field, yes_no
 from admin_views.submissions import OneTimeCreateMixin
 from extensions import db
 from forms.base import TranslatedForm
@@ -438,6 +439,8 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
         **typefmt.DEFAULT_FORMATTERS,
         datetime: lambda view, value, name: format_moment(value),
         date: lambda view, value, name: format_day(value),
+        bool: yes_no,
+        enum.Enum: enum_label,
     }
     column_type_formatters_detail = {**DETAIL_FORMATTERS, **column_type_formatters}
     form_excluded_columns = ("bureau", "bureau_id", "version", "created_at")

@@ -119,7 +119,10 @@ class CustomerTemplateView(SecureModelView):
         "currency": _l("Currency"),
         "packages": _l("Packages a new client starts with"),
     }
-    column_formatters = {"language": formatter("language", LANGUAGE)}
+    column_formatters = {
+        "language": formatter("language", LANGUAGE),
+        "country_code": formatter("country_code", COUNTRY),
+    }
     column_searchable_list = ("name",)
     column_sortable_list = ("name", "country_code", "language", "currency")
     column_default_sort = ("name", False)
@@ -151,6 +154,7 @@ class PackageAssignmentView(SecureModelView):
         "package_kind": _l("Kind"),
         "valid_from": _l("From"),
         "valid_to": _l("To (inclusive)"),
+        "created_at": _l("Created"),
     }
     column_formatters = {"package_kind": formatter("package_kind", PACKAGE_KIND)}
     # Not by package: the order of a joined table's column cannot come from an index of the assignments (1–4 s at

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from flask import Blueprint, render_template, request
+from flask_babel import force_locale
 from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
 from extensions import db
 from services.audit import acting_as
 from services.consent import LinkState, answer_consent, resolve_link
+from services.links import client_locale
 
 bp = Blueprint("consent", __name__)
 
@@ -22,8 +26,14 @@ class ConsentForm(FlaskForm):
 
 @bp.route("/samtykke/<token>", methods=["GET", "POST"])
 def answer(token: str):
-    form = ConsentForm()
     link = resolve_link(db.session, token)
+    # The contact person reads this page in the client's language, as the e-mail that linked here.
+    with force_locale(client_locale(link.client.language)) if link.client else nullcontext():
+        return _answer(token, link)
+
+
+def _answer(token: str, link):
+    form = ConsentForm()
     if link.state is LinkState.VALID and form.validate_on_submit():
         accept = bool(form.accept.data)
         with acting_as(None, f"contact person via consent link ({request.remote_addr})"):

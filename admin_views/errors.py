@@ -6,8 +6,10 @@ import logging
 
 from flask import Flask, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
 
 from admin_views.edge import request_id
 from extensions import db
@@ -43,6 +45,29 @@ def self_contained_page(title: str, message: str, status: int):
         current_locale=select_locale(),
     )
     return current_app.response_class(page, status=status, mimetype="text/html")
+
+
+def refusal_texts(error: HTTPException) -> tuple[str, str]:
+    """Title and sentence for a refused request (4xx)."""
+    if isinstance(error, CSRFError):
+        return _("The form has expired"), _(
+            "The form was open too long or was sent from another page, so nothing was saved. "
+            "Open the page again and send the form once more."
+        )
+    if error.code == 403:
+        return _("No access"), _(
+            "You do not have access to this page. Ask an administrator of your bureau if you need it."
+        )
+    if error.code in (404, 410):
+        return _("Not found"), _(
+            "The page or record does not exist, or you do not have access to it. Check the address or go back."
+        )
+    if error.code == 405:
+        return _("Not possible"), _("This address cannot be used this way. Go back and use the buttons on the page.")
+    return _("The request was refused"), _(
+        "The request could not be used (error %(code)s), and nothing was changed. Go back and try again.",
+        code=error.code,
+    )
 
 
 def is_database_outage(error: BaseException) -> bool:
@@ -90,6 +115,14 @@ def register_error_pages(app: Flask) -> None:
         )
         response.headers["Retry-After"] = "10"
         return response
+
+    @app.errorhandler(HTTPException)
+    def refused_request(error: HTTPException):
+        """403, 404, 405, a lost CSRF token …: a page in the user's language instead of Werkzeug's English one."""
+        if error.code is None or error.code >= 500 or error.code < 400:
+            return error
+        title, message = refusal_texts(error)
+        return render_template("errors/error.html", title=title, message=message, back=_back()), error.code
 
     @app.errorhandler(DomainError)
     def domain_refusal(error: DomainError):

@@ -38,6 +38,7 @@ class AuditLogView(SecureModelView):
         "entity": _l("Record type"),
         "entity_id": _l("Record id"),
         "changes": _l("Changed fields"),
+        "actor": _l("Who"),
     }
     column_formatters = {
         "changes": _changes,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from flask import Blueprint, render_template, request
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import PasswordField, StringField, SubmitField
@@ -20,6 +23,7 @@ from services.invitations import (
     login_url,
     resolve_invitation,
 )
+from services.links import client_locale
 from services.passwords import MAX_PASSWORD_LENGTH, PASSWORD_RULE, check_password, password_inputs
 
 bp = Blueprint("invitation", __name__)
@@ -72,6 +76,13 @@ def _page(form: AcceptInvitationForm, link: ResolvedInvitation, error: str | Non
 @bp.route("/invitasjon/<token>", methods=["GET", "POST"])
 def accept(token: str):
     link = resolve_invitation(db.session, token)
+    # The invitee reads this page in the client's language, as the e-mail that linked here.
+    language = link.user.person.client.language if link.user is not None else None
+    with force_locale(client_locale(language)) if language else nullcontext():
+        return _accept(token, link)
+
+
+def _accept(token: str, link: ResolvedInvitation):
     person = link.user.person if link.state is InvitationLinkState.VALID else None
     form = AcceptInvitationForm(
         data={"first_name": person.first_name, "last_name": person.last_name}

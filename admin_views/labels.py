@@ -1,6 +1,9 @@
 """Display labels for the model's coded values, in the user's language."""
 
+import enum
+
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from models import (
@@ -60,6 +63,31 @@ REGISTRY_STATUS = {
 }
 LANGUAGE = {"nb": _l("Norwegian"), "sv": _l("Swedish"), "en": _l("English")}
 COUNTRY = {"NO": _l("Norway"), "SE": _l("Sweden"), "DK": _l("Denmark")}
+
+
+# Every coded value's label by its enum: what a grid or detail page shows for a value no column formatter names.
+ENUM_LABELS: dict[type, dict] = {
+    PersonKind: PERSON_KIND,
+    UserStatus: USER_STATUS,
+    InvitationState: INVITATION_STATE,
+    ResellerRole: RESELLER_ROLE,
+    StaffRole: STAFF_ROLE,
+    PackageKind: PACKAGE_KIND,
+    ConsentStatus: CONSENT_STATUS,
+    ContactRole: CONTACT_ROLE,
+}
+
+
+def yes_no(view, value, name) -> Markup:
+    """A boolean as Flask-Admin's icon, told in words to the tooltip and screen readers ("Ja"/"Nei")."""
+    label = _l("Yes") if value else _l("No")
+    icon = "fa-check-circle" if value else "fa-minus-circle"
+    return Markup('<span class="fa {}" title="{}" aria-label="{}"></span>').format(icon, label, label)
+
+
+def enum_label(view, value: enum.Enum, name) -> str:
+    """A coded value by its label (Flask-Admin would show the member's English name)."""
+    return str(ENUM_LABELS.get(type(value), {}).get(value, value.value))
 
 
 def choices(labels: dict) -> list[tuple[str, object]]:

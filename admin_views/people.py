@@ -76,6 +76,7 @@ PERSON_LABELS = {
     "user": _l("User"),
     "user.status": _l("User status"),
     "created_at": _l("Created"),
+    "archived_at": _l("Archived"),
 }
 
 
@@ -276,6 +277,9 @@ class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
         "invitation_sent_at": _l("Invitation"),
         "accepted_at": _l("Invitation accepted"),
         "blocked_at": _l("Blocked at"),
+        "invitation_message": _l("Invitation e-mail"),
+        "login_email": _l("Login e-mail"),
+        "archived_at": _l("Archived"),
     }
     column_formatters = {
         "person_kind": formatter("person_kind", PERSON_KIND),

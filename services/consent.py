@@ -15,12 +15,10 @@ from sqlalchemy.orm import Session
 from models import Client, ConsentStatus, utcnow
 from models.outbox import OutboxMessage
 from services.errors import DomainError
-from services.links import LinkKind, link_lifetime
+from services.links import LinkKind, client_locale, link_lifetime
 from services.outbox import enqueue_email
 
 SALT = "gdpr-consent"
-# E-mail language by the client's language; Swedish clients get English until a Swedish catalogue exists.
-EMAIL_LOCALE = {"nb": "no", "en": "en", "sv": "en"}
 
 
 class LinkState(enum.StrEnum):
@@ -62,7 +60,7 @@ def request_consent(session: Session, client: Client) -> OutboxMessage:
     client.consent_at = None
     client.consent_from = None
     session.flush()
-    with force_locale(EMAIL_LOCALE.get(client.language, "no")):
+    with force_locale(client_locale(client.language)):
         context = {
             "client": client,
             "contact": contact,

@@ -28,9 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import OutboxMessage, Person, PersonKind, User, UserStatus, utcnow
-from services.consent import EMAIL_LOCALE
 from services.errors import DomainError
-from services.links import LinkKind, link_lifetime
+from services.links import LinkKind, client_locale, link_lifetime
 from services.outbox import enqueue_email, public_url
 from services.passwords import check_password, password_inputs
 from services.policy import PolicyError, Verb, accepting_invitation, check
@@ -139,7 +138,7 @@ def invite_user(session: Session, user: User, *, today: date | None = None, acto
     user.invitation_sent_at = utcnow()
     user.status = UserStatus.INVITED
     session.flush()
-    with force_locale(EMAIL_LOCALE.get(client.language, "no")):
+    with force_locale(client_locale(client.language)):
         context = {
             "person": person,
             "client": client,
