@@ -33,9 +33,9 @@ from admin_views.labels import select_field
 from admin_views.submissions import OneTimeCreateMixin
 from extensions import db
 from forms.base import TranslatedForm
-from models import AuditEntry
 from services import policy, search
 from services.errors import DomainError, StaleEditError, integrity_message
+from services.history_format import HistoryRow, record_history
 
 log = logging.getLogger(__name__)
 
@@ -750,19 +750,9 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
         return True
 
     # --- history ----------------------------------------------------------------------------
-    def history_for(self, model: Any) -> list[AuditEntry]:
-        return list(
-            db.session.scalars(
-                select(AuditEntry)
-                .where(
-                    AuditEntry.entity == self.model.__tablename__,
-                    AuditEntry.entity_id == model.id,
-                    AuditEntry.bureau_id == current_user.bureau_id,
-                )
-                .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-                .limit(200)
-            )
-        )
+    def history_for(self, model: Any) -> list[HistoryRow]:
+        """The record's own history, newest first, as the history template shows it."""
+        return record_history(db.session, model, bureau_id=current_user.bureau_id)
 
     # Extra row actions (``column_extra_row_actions``) whose macros read nothing of the row but its id.
     row_actions_by_id_only: tuple[str, ...] = ()
