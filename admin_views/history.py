@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Response, flash, g, redirect, request
 from flask_admin import expose
 from flask_admin.babel import lazy_gettext as admin_lazy_gettext
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual, IntEqualFilter
-from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import to_utc
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -31,8 +31,8 @@ EXPORT_MAX_ROWS = 10_000
 
 
 def _oslo_midnight_utc(day: date) -> datetime:
-    """The start of ``day`` in the user's time zone, as the aware moment the database compares with."""
-    return datetime.combine(day, time.min, tzinfo=get_timezone())
+    """The start of ``day`` in the user's time zone (Europe/Oslo), in UTC as the entries are stored."""
+    return to_utc(datetime.combine(day, time.min)).replace(tzinfo=UTC)
 
 
 class ClientFilter(BaseSQLAFilter):
