@@ -20,6 +20,7 @@ from services.audit import acting_as
 from services.clients import NewClient, create_client
 from services.history_format import format_history, format_moment
 from tests.test_grid_filters import _filter_index
+from tests.test_migrations import empty_database_url  # noqa: F401 - the fixture
 
 BODO_ORG = "910000012"
 INTERNAL_NAMES = ("consent_nonce", "bureau_id", "registry_checked_at", "_id", "invitation_nonce", "password_hash")
@@ -358,3 +359,62 @@ def test_a_hostile_dialect_or_filter_is_no_error(client, login, bureau, make_sta
     for query in ("dialect=%00", "dialect=xlsx", "flt0_99=x", "flt0_4=not-a-date", "sort=99", "search=%00"):
         answer = client.get(f"/admin/auditlog/export/?{query}")
         assert answer.status_code == 200, query
+
+
+# --- the migration labels the entries written before it ------------------------------------------
+
+
+def test_the_migration_labels_old_entries_and_hides_their_nonces(empty_database_url):  # noqa: F811
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from app import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True, "SECRET_KEY": "x" * 40})
+    with app.app_context():
+        try:
+            upgrade(revision="8faeb6e5ba18")
+            with db.engine.begin() as conn:
+                statements = [
+                    "INSERT INTO bureaus (id, org_number, name, version, created_at)"
+                    " VALUES (1, '974760673', 'B', 1, CURRENT_TIMESTAMP)",
+                    "INSERT INTO clients (id, bureau_id, name, org_number, is_internal, is_demo,"
+                    " company_lookup_enabled, custom_invoice_email_enabled, version, created_at)"
+                    " VALUES (5, 1, 'Bodø Bygg AS', '910000012', false, false, false, false, 1, CURRENT_TIMESTAMP)",
+                    "INSERT INTO persons (id, bureau_id, client_id, kind, first_name, last_name, email, version,"
+                    " created_at) VALUES (7, 1, 5, 'person', 'Kari', 'Nordmann', NULL, 1, CURRENT_TIMESTAMP)",
+                ]
+                for statement in statements:
+                    conn.execute(text(statement))
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_entries (bureau_id, at, actor_label, action, entity, entity_id, changes,"
+                        " version) VALUES (1, CURRENT_TIMESTAMP, 'x', :action, :entity, :entity_id, :changes, 1)"
+                    ),
+                    [
+                        {
+                            "action": "update",
+                            "entity": "clients",
+                            "entity_id": 5,
+                            "changes": '{"consent_nonce": {"from": null, "to": "secret-nonce-1"}}',
+                        },
+                        {"action": "create", "entity": "persons", "entity_id": 7, "changes": "{}"},
+                        {"action": "delete", "entity": "persons", "entity_id": 99, "changes": "{}"},
+                    ],
+                )
+            upgrade()
+            with db.engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT entity_id, record_label, client_id, client_label, changes FROM audit_entries"
+                        " ORDER BY id"
+                    )
+                ).all()
+            by_id = {row[0]: row for row in rows}
+            assert by_id[5][1:4] == ("Bodø Bygg AS (910000012)", 5, "Bodø Bygg AS (910000012)")
+            assert by_id[7][1:4] == ("Kari Nordmann", 5, "Bodø Bygg AS (910000012)")
+            assert by_id[99][1:4] == (None, None, None)  # deleted before the migration: nothing to read it from
+            assert "secret-nonce-1" not in str(by_id[5][4]) and "***" in str(by_id[5][4])
+        finally:
+            db.session.remove()
+            db.engine.dispose()
