@@ -71,6 +71,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, list | tuple | set):
         return sorted(str(v) for v in value)
+    if isinstance(value, dict):  # the invoice e-mail texts: kept as data, so the history can show them
+        return {str(key): _plain(item) for key, item in value.items()}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)

@@ -6,6 +6,7 @@ and its export): ``format_history`` turns stored ``AuditEntry`` rows into ``Hist
 
 from __future__ import annotations
 
+import ast
 import enum
 import io
 from collections.abc import Iterable, Sequence
@@ -210,8 +211,18 @@ def is_shown(entity: str, field: str) -> bool:
     return not (field == "id" or field.endswith("_id"))
 
 
+def _stored_mapping(text: str) -> Any:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, dict) else text
+
+
 def format_value(entity: str, field: str, value: Any, names: Names) -> str | None:
     """A stored value as the UI shows it, or None for no value."""
+    if isinstance(value, str) and value[:1] == "{" and value[-1:] == "}":
+        value = _stored_mapping(value)  # an entry older than the history's own JSON kept a mapping as its repr
     if value is None or value == "" or value == [] or value == {}:
         return None
     if isinstance(value, bool):
@@ -333,7 +344,10 @@ def record_history(
     else:
         statement = statement.where(AuditEntry.entity == record.__tablename__, AuditEntry.entity_id == record.id)
     entries = session.scalars(statement.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).all()
-    return format_history(session, entries, bureau_id=bureau_id)
+    # A change of internal columns only (a link to the outbox, a copied kind) says nothing to a reader.
+    return [
+        row for row in format_history(session, entries, bureau_id=bureau_id) if row.changes or row.action != "update"
+    ]
 
 
 def history_csv(out: io.TextIOBase, rows: Iterable[HistoryRow], dialect: Dialect) -> int:

@@ -418,3 +418,18 @@ def test_the_migration_labels_old_entries_and_hides_their_nonces(empty_database_
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_invoice_texts_read_as_languages_and_subjects(app, bureau):
+    old_style = entry(
+        bureau.id,
+        {"invoice_email_texts": {"from": "{}", "to": "{'nb': {'subject': 'Faktura {InvoiceNumber}', 'body': 'x'}}"}},
+    )
+    new_style = entry(
+        bureau.id, {"invoice_email_texts": {"from": {}, "to": {"en": {"subject": "Invoice", "body": "y"}}}}
+    )
+    hostile = entry(bureau.id, {"invoice_email_texts": {"from": None, "to": "{__import__('os')}"}})
+    rows = formatted(app, bureau.id, old_style, new_style, hostile)
+    assert texts(rows[0]) == ["Tekster for fakturaepost: – → Norsk: Faktura {InvoiceNumber}"]
+    assert texts(rows[1]) == ["Tekster for fakturaepost: – → Engelsk: Invoice"]
+    assert texts(rows[2]) == ["Tekster for fakturaepost: – → {__import__('os')}"]
