@@ -33,6 +33,7 @@ def test_history_and_event_log_show_no_column_names_and_no_tokens(
         user = make_user(client, PersonKind.USER, status=UserStatus.INVITED)
         invite_user(db.session, user, actor=staff)
         client.contact_person_id = user.person_id
+        client.email = "fakturamottak.regnskapsavdelingen.hovedkontoret@bodo-bygg-eiendom-og-utvikling.example"
         db.session.commit()
     secrets = [client.consent_nonce, db.session.get(User, user.id).invitation_nonce, user.session_token]
     assert all(secrets)
@@ -52,6 +53,15 @@ def test_history_and_event_log_show_no_column_names_and_no_tokens(
         assert not RAW_VALUES.search(text), RAW_VALUES.search(text)
         for secret in secrets:
             assert secret not in text
+
+    # At phone width the client page's history wraps within the screen (long names, e-mails and addresses too).
+    browser.set_window_size(390, 844)
+    browser.get(f"{live_server}/admin/clients/manage/?id={client.id}")
+    fits = browser.execute_script(
+        "const h = document.getElementById('history');"
+        "return [h.scrollWidth <= h.clientWidth, h.getBoundingClientRect().right <= window.innerWidth];"
+    )
+    assert fits == [True, True]
 
     db.session.rollback()
     assert db.session.scalar(select(Client.name).where(Client.id == client.id)) == "Bodø Bygg AS"
