@@ -35,7 +35,7 @@ from extensions import db
 from forms.base import TranslatedForm
 from services import policy, search
 from services.errors import DomainError, StaleEditError, integrity_message
-from services.history_format import HistoryRow, record_history
+from services.history_format import HISTORY_LIMIT, HistoryRow, record_history
 
 log = logging.getLogger(__name__)
 
@@ -750,9 +750,9 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
         return True
 
     # --- history ----------------------------------------------------------------------------
-    def history_for(self, model: Any) -> list[HistoryRow]:
+    def history_for(self, model: Any, limit: int = HISTORY_LIMIT) -> list[HistoryRow]:
         """The record's own history, newest first, as the history template shows it."""
-        return record_history(db.session, model, bureau_id=current_user.bureau_id)
+        return record_history(db.session, model, bureau_id=current_user.bureau_id, limit=limit)
 
     # Extra row actions (``column_extra_row_actions``) whose macros read nothing of the row but its id.
     row_actions_by_id_only: tuple[str, ...] = ()

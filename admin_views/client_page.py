@@ -18,6 +18,7 @@ from services import client_refresh, company_lookup
 from services.clients import DuplicateOrgNumber, NewClient, create_client
 from services.consent import request_consent
 from services.errors import DomainError, StaleEditError
+from services.history_format import HISTORY_LIMIT
 from services.registry import (
     CompanyNotFound,
     InvalidOrgNumber,
@@ -33,7 +34,9 @@ SWITCHES = {
     "company_lookup_enabled": "Company lookup",
     "custom_invoice_email_enabled": "Custom invoice e-mail",
 }
-TABS = ("overview", "people", "packages")
+TABS = ("overview", "people", "packages", "history")
+# Oversikt shows the latest changes; the Historikk tab shows up to HISTORY_LIMIT of them.
+OVERVIEW_HISTORY = 10
 # A name in the register is at most a few hundred characters; a longer query is cut, not sent whole.
 MAX_REGISTRY_QUERY = 200
 # "Apply these changes" applies what the preview showed, if the preview was this recent (seconds); else it asks again.
@@ -175,7 +178,11 @@ class ClientPageMixin:
             action_form=VersionedActionForm(data={"version_check": client.version}),
             invoice_form=invoice_form,
             switches=SWITCHES,
-            history=self.history_for(client),
+            history=(
+                self.history_for(client, limit=HISTORY_LIMIT if tab == "history" else OVERVIEW_HISTORY)
+                if tab in ("overview", "history")
+                else []
+            ),
             registry_status=REGISTRY_STATUS,
             **self.archive_flags(client),
             **(self.people_context(client) if tab == "people" else {}),

@@ -222,6 +222,21 @@ def test_client_page_history_is_readable(client, login, bureau, make_staff):
     assert "Kari Nordmann" in history and "Opprettet" in history
 
 
+def test_oversikt_shows_the_latest_changes_and_the_history_tab_all(client, login, bureau, make_staff):
+    record, staff = make_bodo(bureau, make_staff)
+    with acting_as(staff):
+        for n in range(12):
+            record.phone = f"9000000{n:02d}"
+            db.session.commit()
+    login(staff)
+    overview = page_text(client.get(f"/admin/clients/manage/?id={record.id}").get_data(as_text=True))
+    assert overview.count("Telefon:") == 10 and "Vis hele historikken" in overview
+    whole = page_text(client.get(f"/admin/clients/manage/?id={record.id}&tab=history").get_data(as_text=True))
+    assert whole.count("Telefon:") == 12 and "Opprettet · Klienter: Bodø Bygg AS (910000012)" in whole
+    people = client.get(f"/admin/clients/manage/?id={record.id}&tab=people").get_data(as_text=True)
+    assert 'id="history"' not in people
+
+
 def test_event_log_names_records_after_archiving_and_hides_internals(client, login, bureau, make_staff):
     record, staff = make_bodo(bureau, make_staff)
     login(staff)
