@@ -388,7 +388,7 @@ def test_the_migration_labels_old_entries_and_hides_their_nonces(empty_database_
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True, "SECRET_KEY": "x" * 40})
     with app.app_context():
         try:
-            upgrade(revision="8faeb6e5ba18")
+            upgrade(revision="a4f2c8d1e9b3")
             with db.engine.begin() as conn:
                 statements = [
                     "INSERT INTO bureaus (id, org_number, name, version, created_at)"

@@ -1,6 +1,6 @@
 """audit record labels: each history entry names its record and its client
 
-Revision: 4b8e2f6a9c13, after 8faeb6e5ba18 (the head when it was written), made 2026-12-02.
+Revision: 4b8e2f6a9c13, after a4f2c8d1e9b3 (the head when it was written), made 2026-12-02.
 
 Three nullable columns on ``audit_entries`` (the record's label, the client it belongs to and that client's label)
 and an index for the event log's client filter. Existing entries are labelled from the records that still exist
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = '4b8e2f6a9c13'
-down_revision = '8faeb6e5ba18'
+down_revision = 'a4f2c8d1e9b3'
 branch_labels = None
 depends_on = None
 
