@@ -34,10 +34,10 @@ from admin_views.labels import enum_label, select_field, yes_no
 from admin_views.submissions import OneTimeCreateMixin
 from extensions import db
 from forms.base import TranslatedForm
-from models import AuditEntry
 from services import policy, search
 from services.errors import DomainError, StaleEditError, integrity_message
 from services.formats import format_day, format_moment
+from services.history_format import HISTORY_LIMIT, HistoryRow, record_history
 
 log = logging.getLogger(__name__)
 
@@ -754,19 +754,9 @@ class SecureModelView(OneTimeCreateMixin, ModelView):
         return True
 
     # --- history ----------------------------------------------------------------------------
-    def history_for(self, model: Any) -> list[AuditEntry]:
-        return list(
-            db.session.scalars(
-                select(AuditEntry)
-                .where(
-                    AuditEntry.entity == self.model.__tablename__,
-                    AuditEntry.entity_id == model.id,
-                    AuditEntry.bureau_id == current_user.bureau_id,
-                )
-                .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-                .limit(200)
-            )
-        )
+    def history_for(self, model: Any, limit: int = HISTORY_LIMIT) -> list[HistoryRow]:
+        """The record's own history, newest first, as the history template shows it."""
+        return record_history(db.session, model, bureau_id=current_user.bureau_id, limit=limit)
 
     # Extra row actions (``column_extra_row_actions``) whose macros read nothing of the row but its id.
     row_actions_by_id_only: tuple[str, ...] = ()

@@ -119,3 +119,131 @@ def formatter(field: str, labels: dict):
         return labels.get(value, value) if value is not None else ""
 
     return format_value
+
+
+# The kinds of record the change history names (``AuditEntry.entity``), as the grids and menus call them.
+RECORD_TYPE = {
+    "clients": _l("Clients"),
+    "persons": _l("People"),
+    "users": _l("Users"),
+    "packages": _l("Packages"),
+    "package_assignments": _l("Package assignments"),
+    "customer_templates": _l("Customer templates"),
+    "permissions": _l("Permissions"),
+    "billing_months": _l("Closed billing months"),
+    "bureaus": _l("Bureau"),
+}
+HISTORY_ACTION = {"create": _l("Created"), "update": _l("Changed"), "delete": _l("Deleted")}
+
+# Every recorded field by record type, labelled as the grids and forms label it. A field left out here and named in
+# ``HIDDEN_FIELDS`` is internal and never shown in the history.
+FIELD_LABELS = {
+    "clients": {
+        "name": _l("Company name"),
+        "org_number": _l("Organisation number"),
+        "organisation_form": _l("Organisation form"),
+        "is_internal": _l("Internal client"),
+        "is_demo": _l("Demo"),
+        "template_id": _l("Customer template"),
+        "business_address_lines": _l("Business address"),
+        "business_postal_code": _l("Postcode"),
+        "business_city": _l("City"),
+        "business_country_code": _l("Country code"),
+        "postal_address_lines": _l("Postal address"),
+        "postal_postal_code": _l("Postal address postcode"),
+        "postal_city": _l("Postal address city"),
+        "postal_country_code": _l("Postal address country code"),
+        "email": _l("E-mail"),
+        "phone": _l("Phone"),
+        "country_code": _l("Country"),
+        "language": _l("Language"),
+        "currency": _l("Currency"),
+        "company_lookup_enabled": _l("Company lookup"),
+        "custom_invoice_email_enabled": _l("Custom invoice e-mail"),
+        "invoice_email_texts": _l("Invoice e-mail texts"),
+        "contact_person_id": _l("Contact person"),
+        "contact_role": _l("Contact person's role"),
+        "consent_status": _l("GDPR consent"),
+        "consent_at": _l("Consent answered"),
+        "consent_from": _l("Consent answered from"),
+        "consent_requested_at": _l("Consent requested"),
+        "consent_nonce": _l("Consent link"),
+        "registry_status": _l("Register status"),
+        "registry_checked_at": _l("Last checked against the company register"),
+        "archived_at": _l("Archived at"),
+    },
+    "persons": {
+        "client_id": _l("Client"),
+        "kind": _l("Kind"),
+        "first_name": _l("First name"),
+        "last_name": _l("Last name"),
+        "email": _l("E-mail"),
+        "phone": _l("Phone"),
+        "archived_at": _l("Archived at"),
+    },
+    "users": {
+        "person_id": _l("Person"),
+        "status": _l("Status"),
+        "end_date": _l("End date"),
+        "reseller_role": _l("Bureau role"),
+        "employee_id": _l("Employee"),
+        "bank_access": _l("Bank access"),
+        "user_admin": _l("User administration"),
+        "staff_role": _l("Staff role"),
+        "password_hash": _l("Password"),
+        "invitation_sent_at": _l("Invitation sent"),
+        "invitation_nonce": _l("Invitation link"),
+        "accepted_at": _l("Invitation accepted"),
+        "blocked_at": _l("Blocked at"),
+        "archived_at": _l("Archived at"),
+        "permissions": _l("Single permissions"),
+    },
+    "packages": {
+        "code": _l("Code"),
+        "name": _l("Name"),
+        "kind": _l("Kind"),
+        "rank": _l("Rank"),
+        "price": _l("Monthly price per user"),
+        "requires_main": _l("Requires a main package"),
+        "active": _l("Active"),
+        "permissions": _l("Included permissions"),
+    },
+    "package_assignments": {
+        "user_id": _l("User"),
+        "package_id": _l("Package"),
+        "valid_from": _l("From"),
+        "valid_to": _l("To (inclusive)"),
+    },
+    "customer_templates": {
+        "name": _l("Name"),
+        "country_code": _l("Country"),
+        "language": _l("Language"),
+        "currency": _l("Currency"),
+        "packages": _l("Packages a new client starts with"),
+    },
+    "permissions": {"code": _l("Code"), "name": _l("Name")},
+    "billing_months": {
+        "period": _l("Period"),
+        "clients": _l("Clients"),
+        "users": _l("Users"),
+        "rows": _l("Rows"),
+        "amount": _l("Amount"),
+    },
+    "bureaus": {"name": _l("Name"), "org_number": _l("Organisation number")},
+}
+# Internal columns: ids, tenancy and copies kept for the database's rules.
+HIDDEN_FIELDS = frozenset(
+    {
+        "id",
+        "bureau_id",
+        "version",
+        "created_at",
+        "updated_at",
+        "person_kind",
+        "package_kind",
+        "invitation_message_id",
+        "session_token",
+        "login_email",
+        "last_login_at",
+    }
+)

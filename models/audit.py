@@ -22,6 +22,8 @@ class AuditEntry(Versioned, db.Model):
         Index("ix_audit_entries_bureau_action_at", "bureau_id", "action", "at", "id"),
         Index("ix_audit_entries_bureau_actor", "bureau_id", "actor_label"),
         Index("ix_audit_entries_bureau_entity_id", "bureau_id", "entity_id"),
+        # The event log's client filter and a client's own log: everything about one client, newest first.
+        Index("ix_audit_entries_bureau_client_at", "bureau_id", "client_id", "at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,6 +35,13 @@ class AuditEntry(Versioned, db.Model):
     entity: Mapped[str] = mapped_column(String(50), nullable=False)
     entity_id: Mapped[int] = mapped_column(Integer, nullable=False)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # What the record was called when the change was written ("Bodø Bygg AS (910000012)", a person's name), so the
+    # log still names it after the record is archived or deleted.
+    record_label: Mapped[str | None] = mapped_column(String(300))
+    # The client the record belongs to (the client itself, its people, users and their packages); no foreign key:
+    # the entry outlives the client.
+    client_id: Mapped[int | None] = mapped_column(Integer)
+    client_label: Mapped[str | None] = mapped_column(String(300))
 
     actor = relationship("User", foreign_keys=[actor_id])
 

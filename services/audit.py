@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import has_request_context
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -28,7 +28,8 @@ from models import (
 from models.base import utcnow
 
 AUDITED = (Bureau, Client, CustomerTemplate, Package, PackageAssignment, Permission, Person, User)
-SECRET_FIELDS = {"password_hash", "invitation_nonce"}
+# Stored as "***" (set) or None: the history says that a secret changed, never what it is.
+SECRET_FIELDS = {"password_hash", "invitation_nonce", "consent_nonce"}
 SKIPPED_FIELDS = {"version", "created_at", "last_login_at", "session_token", "login_email"}
 
 _actor: contextvars.ContextVar[tuple[int | None, str] | None] = contextvars.ContextVar("audit_actor", default=None)
@@ -70,6 +71,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, list | tuple | set):
         return sorted(str(v) for v in value)
+    if isinstance(value, dict):  # the invoice e-mail texts: kept as data, so the history can show them
+        return {str(key): _plain(item) for key, item in value.items()}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
@@ -120,8 +123,68 @@ def _bureau_of(obj: Any) -> int | None:
     return getattr(obj, "bureau_id", None)
 
 
+def client_label(name: str | None, org_number: str | None) -> str:
+    """How the history names a client: "Bodø Bygg AS (910000012)", or the name alone before it has a number."""
+    return f"{name} ({org_number})" if org_number else (name or "")
+
+
+class _Labels:
+    """Names for the records of one flush, read from the session's identity map or else from the database (one
+    query per record not at hand, remembered for the flush), so an entry names its record and its client."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cache: dict[tuple[type, int], Any] = {}
+
+    def _row(self, model: type, key: int | None) -> Any:
+        if key is None:
+            return None
+        if (model, key) not in self.cache:
+            obj = self.session.identity_map.get(self.session.identity_key(model, key))
+            if obj is None:
+                table = model.__table__
+                obj = self.session.connection().execute(select(table).where(table.c.id == key)).first()
+            self.cache[model, key] = obj
+        return self.cache[model, key]
+
+    def client(self, key: int | None) -> str | None:
+        client = self._row(Client, key)
+        return client_label(client.name, client.org_number) if client is not None else None
+
+    def person(self, key: int | None) -> tuple[str | None, int | None]:
+        person = self._row(Person, key)
+        if person is None:
+            return None, None
+        return f"{person.first_name} {person.last_name}".strip(), person.client_id
+
+    def user(self, key: int | None) -> tuple[str | None, int | None]:
+        user = self._row(User, key)
+        return self.person(user.person_id) if user is not None else (None, None)
+
+    def package(self, key: int | None) -> str | None:
+        package = self._row(Package, key)
+        return package.name if package is not None else None
+
+    def describe(self, obj: Any) -> tuple[str | None, int | None]:
+        """The record's label and the id of the client it belongs to."""
+        if isinstance(obj, Client):
+            return client_label(obj.name, obj.org_number), obj.id
+        if isinstance(obj, Person):
+            return obj.full_name, obj.client_id
+        if isinstance(obj, User):
+            return self.person(obj.person_id)
+        if isinstance(obj, PackageAssignment):
+            name, client_id = self.user(obj.user_id)
+            package = self.package(obj.package_id)
+            return " – ".join(part for part in (package, name) if part) or None, client_id
+        if isinstance(obj, Package | CustomerTemplate | Permission | Bureau):
+            return obj.name, None
+        return None, None
+
+
 def _record(session: Session, flush_context: Any) -> None:
     actor_id, actor_label = _current_actor()
+    labels = _Labels(session)
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for action, objects in (
@@ -137,6 +200,8 @@ def _record(session: Session, flush_context: Any) -> None:
             changes = _column_changes(obj, action)
             if action == "update" and not changes:
                 continue
+            with session.no_autoflush:
+                record_label, client_id = labels.describe(obj)
             rows.append(
                 {
                     "bureau_id": _bureau_of(obj),
@@ -147,6 +212,9 @@ def _record(session: Session, flush_context: Any) -> None:
                     "entity": obj.__tablename__,
                     "entity_id": inspect(obj).identity[0] if inspect(obj).identity else obj.id,
                     "changes": changes,
+                    "record_label": record_label[:300] if record_label else None,
+                    "client_id": client_id,
+                    "client_label": (labels.client(client_id) or "")[:300] or None,
                     "version": 1,
                 }
             )

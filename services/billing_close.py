@@ -229,6 +229,7 @@ def close_month(
             action="create",
             entity=BillingMonth.__tablename__,
             entity_id=month.id,
+            record_label=str(month.period),
             changes={
                 "period": {"from": None, "to": month.period},
                 "clients": {"from": None, "to": month.clients},

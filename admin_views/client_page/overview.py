@@ -27,6 +27,7 @@ from services.clients import (
 )
 from services.consent import request_consent
 from services.errors import StaleEditError
+from services.history_format import HISTORY_LIMIT
 from services.registry import RegistryError, request_registry
 from services.registry.messages import NOTHING_CHANGED
 
@@ -36,6 +37,10 @@ REFRESH_CONFIRM_WINDOW = 600
 
 def _actor() -> User:
     return current_user._get_current_object()
+
+
+# Oversikt shows the latest changes; the Historikk tab shows up to HISTORY_LIMIT of them.
+OVERVIEW_HISTORY = 10
 
 
 class OverviewTab:
@@ -71,7 +76,7 @@ class OverviewTab:
             "company_form": company_form,
             "contact_form": contact_form,
             "duplicate": duplicate,
-            "history": self.history_for(client),
+            "history": self.history_for(client, limit=OVERVIEW_HISTORY),
         }
 
     # --- the company and contact cards, edited in place -----------------------------------------------------------
@@ -243,3 +248,8 @@ class OverviewTab:
             warnings=client_refresh.warnings(record),
             action_form=VersionedActionForm(data={"version_check": client.version}),
         )
+
+    # --- Historikk -------------------------------------------------------------------------------------------------
+    def history_context(self, client: Client) -> dict:
+        """The Historikk tab: the client's changes, its people's, users' and packages' included, newest first."""
+        return {"history": self.history_for(client, limit=HISTORY_LIMIT)}

@@ -14,8 +14,8 @@ from services.errors import StaleEditError
 from services.registry import NonsenseAnswer, RegistryError, RegistryUnavailable
 from services.registry.messages import user_message
 
-TABS = ("overview", "people", "packages")
-TAB_LABELS = {"overview": _l("Overview"), "people": _l("People"), "packages": _l("Packages")}
+TABS = ("overview", "people", "packages", "history")
+TAB_LABELS = {"overview": _l("Overview"), "people": _l("People"), "packages": _l("Packages"), "history": _l("History")}
 
 
 def registry_failure(exc: RegistryError, advice: str) -> str:
