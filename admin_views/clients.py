@@ -142,6 +142,9 @@ class ClientView(ArchiveMixin, ClientPageMixin, ClientImportMixin, PersonImportM
     # The company and contact are edited on the client page's Oversikt tab (its own forms, ``services.clients``);
     # the demo flag by the "Mark as demo" action. One way to do each: no generic edit form.
     can_edit = False
+    # "+ Ny kunde" is its own form (``NewClientForm``); Flask-Admin still builds a model form for the view, so it
+    # is kept to plain columns rather than every column it would scaffold.
+    form_columns = ("name", "org_number")
     form_ajax_refs = {
         "template": TenantAjaxLoader("template", CustomerTemplate, fields=["name"]),
         "contact_person": TenantAjaxLoader(

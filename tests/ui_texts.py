@@ -173,10 +173,22 @@ class Finding:
 ADDRESSES = re.compile(r"\S+@\S+|https?://\S+")
 
 
+def _country_names() -> frozenset[str]:
+    """Countries as the UI's languages name them ("New Zealand" is Norwegian too): names, not leftovers."""
+    from babel import Locale
+
+    return frozenset(name for locale in ("nb", "en") for name in Locale.parse(locale).territories.values())
+
+
+COUNTRY_NAMES = _country_names()
+
+
 def find_leftovers(page: str, texts: list[str], pattern: re.Pattern[str]) -> list[Finding]:
     findings = []
     for text in texts:
         for line in text.splitlines():
+            if line.strip() in COUNTRY_NAMES:
+                continue
             for match in pattern.finditer(ADDRESSES.sub(" ", line)):
                 findings.append(Finding(page, match.group(0), line.strip()[:160]))
     return findings
