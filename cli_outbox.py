@@ -37,7 +37,7 @@ def close_billing_months() -> list[dict]:
 def refresh_planner_statistics() -> None:
     """The worker's periodic ANALYZE, so the grids keep their index plans as the data grows."""
     with db.engine.connect() as connection:
-        refresh_statistics(connection, periodic=True)
+        refresh_statistics(connection)
         connection.commit()
 
 
