@@ -5,6 +5,7 @@ from datetime import date
 from sqlalchemy import event, inspect, select
 
 from extensions import db
+from models.alert import STATUS_KINDS, AlertKind, RegistryAlert, RegistryWatchState
 from models.audit import AuditEntry
 from models.base import utcnow
 from models.billing import (
@@ -88,6 +89,10 @@ def _assignment_copies_package_kind(mapper, connection, assignment: PackageAssig
 
 
 __all__ = [
+    "STATUS_KINDS",
+    "AlertKind",
+    "RegistryAlert",
+    "RegistryWatchState",
     "KINDS_WITH_LOGIN",
     "KINDS_WITH_PACKAGES",
     "AuditEntry",
