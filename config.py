@@ -53,6 +53,17 @@ class Config:
         self.REGISTRY_REQUEST_BUDGET = float(os.environ.get("REGISTRY_REQUEST_BUDGET", "3"))
         # Register calls a server process lets wait at once; one more is told the register is slow without waiting.
         self.REGISTRY_REQUEST_CONCURRENCY = int(os.environ.get("REGISTRY_REQUEST_CONCURRENCY", "2"))
+        # The register watch (services/registry_watch.py): every this many minutes in the outbox worker; the first
+        # run reads the change feed from REGISTRY_WATCH_SINCE (ISO date-time), else from the moment it runs.
+        self.REGISTRY_WATCH_MINUTES = float(os.environ.get("REGISTRY_WATCH_MINUTES", "60"))
+        self.REGISTRY_WATCH_SINCE = os.environ.get("REGISTRY_WATCH_SINCE") or None
+        # Updates per feed page, and pages per run at most (the next run goes on from there).
+        self.REGISTRY_WATCH_PAGE_SIZE = int(os.environ.get("REGISTRY_WATCH_PAGE_SIZE", "100"))
+        self.REGISTRY_WATCH_MAX_PAGES = int(os.environ.get("REGISTRY_WATCH_MAX_PAGES", "200"))
+        # New register alerts e-mailed to each bureau's administrators once a day ("daily"), or not at all ("off").
+        self.ALERT_DIGEST = os.environ.get("ALERT_DIGEST", "daily").strip().lower()
+        if self.ALERT_DIGEST not in ("daily", "off"):
+            raise ValueError(f"ALERT_DIGEST must be daily or off, not {self.ALERT_DIGEST!r}")
         self.CONSENT_LINK_DAYS = int(os.environ.get("CONSENT_LINK_DAYS", "30"))
         self.INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "14"))
         # The outbox worker closes the previous billing month from this day of the month on (1-28).

@@ -61,6 +61,17 @@ class RegistryAlert(TenantOwned, Versioned, db.Model):
             postgresql_where=text("acknowledged_at IS NULL"),
         ),
         Index("ix_registry_alerts_bureau_seen", "bureau_id", "seen_at", "id"),
+        # The daily digest: the few alerts no e-mail has named yet.
+        Index(
+            "ix_registry_alerts_undigested",
+            "bureau_id",
+            "id",
+            sqlite_where=text("digested_at IS NULL"),
+            postgresql_where=text("digested_at IS NULL"),
+        ),
+        # The grid's filters: a bureau's alerts of one kind or one client, newest first.
+        Index("ix_registry_alerts_bureau_kind_seen", "bureau_id", "kind", "seen_at", "id"),
+        Index("ix_registry_alerts_bureau_client_seen", "bureau_id", "client_id", "seen_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,6 +111,12 @@ class RegistryWatchState(db.Model):
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # The lease of the run in progress: one worker (or CLI) at a time reads the feed; a run that died is taken over
+    # once its lease has run out. ``lock_token`` fences the run's final write.
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lock_token: Mapped[str | None] = mapped_column(String(64))
+    # When the last daily alert digest went out (ALERT_DIGEST=daily), for every bureau at once.
+    last_digest_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
     __mapper_args__ = {"version_id_col": version}

@@ -69,6 +69,13 @@ class Client(TenantOwned, Versioned, Timestamped, db.Model):
         Index("ix_clients_bureau_template_name", "bureau_id", "template_id", "name"),
         Index("ix_clients_bureau_form_name", "bureau_id", "organisation_form", "name"),
         Index("ix_clients_bureau_internal_name", "bureau_id", "is_internal", "name"),
+        # The register watch: which clients of any bureau a page of the register's change feed names.
+        Index(
+            "ix_clients_org_number",
+            "org_number",
+            sqlite_where=text("org_number IS NOT NULL"),
+            postgresql_where=text("org_number IS NOT NULL"),
+        ),
         # The few archived clients: "not archived through its client" (the person and user grids) reads these
         # instead of every person's client.
         Index(

@@ -32,8 +32,11 @@ from services.registry.base import (
     RegistryError,
     RegistryTooSlow,
     RegistryUnavailable,
+    RegistryUpdate,
     RoleHolder,
     SearchPage,
+    UpdateKind,
+    UpdatesPage,
 )
 from services.registry.norway import (
     DEFAULT_BASE_URL,
@@ -59,6 +62,9 @@ __all__ = [
     "RegistryUnavailable",
     "RoleHolder",
     "SearchPage",
+    "UpdateKind",
+    "UpdatesPage",
+    "RegistryUpdate",
     "background_registry",
     "get_registry",
     "request_registry",

@@ -81,6 +81,8 @@ class CompanyRecord:
     remarks: list[str] = field(default_factory=list)
     # When the register itself gave this answer (UTC); a kept (cached) answer keeps its original time.
     fetched_at: datetime | None = field(default=None, compare=False)
+    # The register's date of the current status (konkursdato, underAvviklingDato, slettedato, …), if it gives one.
+    status_date: date | None = None
 
     @property
     def is_active(self) -> bool:
@@ -152,6 +154,64 @@ class SearchPage:
     size: int = 10
 
 
+class UpdateKind(enum.StrEnum):
+    """The feed's ``endringstype``; a value the register adds later is read as ``UNKNOWN``."""
+
+    NEW = "Ny"
+    CHANGE = "Endring"
+    DELETION = "Sletting"
+    REMOVAL = "Fjernet"
+    UNKNOWN = "Ukjent"
+
+
+@dataclass(frozen=True)
+class RegistryUpdate:
+    """One entry of the register's change feed.
+
+    ``update_id`` is the feed's ``oppdateringsid`` (increasing), ``at`` its ``dato`` (UTC; None when unreadable),
+    ``changes`` the JSON-Patch operations of ``endringer`` (``{"op", "path", "value"}``; empty when the register
+    sent none).
+    """
+
+    update_id: int
+    at: datetime | None
+    org_number: str
+    kind: UpdateKind
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def touches(self, *paths: str) -> bool:
+        """Whether the update may have changed a field under one of ``paths`` ("/navn", "/postadresse").
+
+        An update that lists no changes (a new entity, an unknown kind, a feed without ``endringer``) may have
+        changed anything.
+        """
+        if not self.changes:
+            return True
+        return any(
+            isinstance(change.get("path"), str)
+            and any(change["path"] == path or change["path"].startswith(path + "/") for path in paths)
+            for change in self.changes
+        )
+
+
+@dataclass(frozen=True)
+class UpdatesPage:
+    """One page of the change feed, ascending by ``update_id``; ``total`` is the register's count from the page's
+    start, so ``has_more`` says whether another page follows."""
+
+    updates: list[RegistryUpdate]
+    total: int
+    size: int
+
+    @property
+    def has_more(self) -> bool:
+        return bool(self.updates) and self.total > len(self.updates)
+
+    @property
+    def last_id(self) -> int | None:
+        return self.updates[-1].update_id if self.updates else None
+
+
 class RegistryError(DomainError):
     """The register could not give an answer; ``str(exc)`` is a one-line reason."""
 
@@ -218,6 +278,11 @@ class CompanyRegistry(ABC):
     @abstractmethod
     def roles(self, org_number: str) -> list[RoleHolder]:
         """The current holders of the company's roles (empty when it has none)."""
+
+    @abstractmethod
+    def updates(self, after_id: int | None = None, since: datetime | None = None, size: int = 100) -> UpdatesPage:
+        """One page of the change feed: the updates after ``after_id``, or (without it) from the moment ``since``,
+        oldest first, never from a cache. An answer of the wrong shape raises ``NonsenseAnswer``."""
 
     def close(self) -> None:  # noqa: B027 (an optional hook: a registry without connections has nothing to close)
         """Release network resources; the registry must not be used afterwards."""

@@ -3,7 +3,10 @@
 Used by the tests and for offline demos (``flask registry emulator``); never reaches the internet. It answers
 ``/enheter/{n}``, ``/underenheter/{n}``, ``/enheter/{n}/roller`` and the ``/enheter`` / ``/underenheter`` lists
 (``navn`` + ``navnMetodeForSoek=FORTLOEPENDE``, ``organisasjonsnummer=A,B``, ``organisasjonsform``, ``naeringskode``,
-``page``, ``size`` with the register's default size 20 and its 10 000-hit window), with the register's statuses:
+``page``, ``size`` with the register's default size 20 and its 10 000-hit window), the change feed
+``/oppdateringer/enheter`` (``dato``, ``oppdateringsid``, ``organisasjonsnummer``, ``size``, ``page``,
+``includeChanges``, ``sort``; updates that tests append, and the entity changes behind them through ``make_bankrupt``,
+``delete_entity``, ``remove_entity``, ``rename``, ``move``, ``change_form``), with the register's statuses:
 200, 200 for deleted entities, 404 with an empty body, 410 with its body, 400 with ``valideringsfeil``, and 406 for
 an ``Accept`` header of the wrong kind. Outages are simulated with ``fail_next``, ``respond_next``, ``hang_next``
 and ``close_next``; every request is logged in ``requests`` (path and query below the base URL).
@@ -11,6 +14,7 @@ and ``close_next``; every request is logged in ``requests`` (path and query belo
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -19,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,11 @@ MEDIA_TYPES = {
     "enheter": "application/vnd.brreg.enhetsregisteret.enhet.v2+json",
     "underenheter": "application/vnd.brreg.enhetsregisteret.underenhet.v2+json",
     "roller": "application/vnd.brreg.enhetsregisteret.rolle.v1+json",
+    "oppdateringer": "application/vnd.brreg.enhetsregisteret.oppdatering.enhet.v1+json",
 }
+# The feed's ids are large in the real register; the emulator's start somewhere alike.
+FIRST_UPDATE_ID = 25_300_000
+MAX_UPDATES_PAGE = 10_000
 ACCEPT_ANY = {"*/*", "application/*", "application/json"}
 NAME_METHODS = {"FORTLOEPENDE"}
 
@@ -124,11 +133,8 @@ class Emulator:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.log = log
-        self.entities = _load_dir(fixtures_dir / "enheter")
-        self.subunits = _load_dir(fixtures_dir / "underenheter")
-        self.roles = _load_dir(fixtures_dir / "roller")
-        self.gone = {"enheter": _load_dir(fixtures_dir / "gone" / "enheter")}
-        self.gone["underenheter"] = _load_dir(fixtures_dir / "gone" / "underenheter")
+        self.fixtures_dir = fixtures_dir
+        self._load_fixtures()
         self.errors = _load_dir(fixtures_dir / "errors")
         self.requests: list[str] = []
         self.request_headers: list[dict[str, str]] = []
@@ -200,11 +206,120 @@ class Emulator:
         self._add(n, _Fault("close"))
 
     def reset(self) -> None:
-        """Forget pending outages and the request log."""
+        """Forget pending outages and the request log, the change feed and every change made to the companies."""
         with self._lock:
             self._faults.clear()
             self.requests.clear()
             self.request_headers.clear()
+            self._load_fixtures()
+
+    def _load_fixtures(self) -> None:
+        self.entities = _load_dir(self.fixtures_dir / "enheter")
+        self.subunits = _load_dir(self.fixtures_dir / "underenheter")
+        self.roles = _load_dir(self.fixtures_dir / "roller")
+        self.gone = {
+            "enheter": _load_dir(self.fixtures_dir / "gone" / "enheter"),
+            "underenheter": _load_dir(self.fixtures_dir / "gone" / "underenheter"),
+        }
+        self.feed: list[dict[str, Any]] = []
+        self._next_update_id = FIRST_UPDATE_ID
+
+    # --- the change feed and the changes behind it ------------------------------------------------
+
+    def append_update(
+        self,
+        org_number: str,
+        endringstype: str = "Endring",
+        *,
+        endringer: list[dict[str, Any]] | None = None,
+        dato: datetime | None = None,
+        update_id: int | None = None,
+    ) -> int:
+        """Add an update to the feed (ids increase; ``update_id`` forces one, for hostile tests); returns its id."""
+        with self._lock:
+            number = self._next_update_id if update_id is None else update_id
+            self._next_update_id = max(self._next_update_id, number if isinstance(number, int) else 0) + 1
+            moment = (dato or datetime.now(UTC)).astimezone(UTC)
+            self.feed.append(
+                {
+                    "oppdateringsid": number,
+                    "dato": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
+                    "organisasjonsnummer": org_number,
+                    "endringstype": endringstype,
+                    "endringer": list(endringer or []),
+                    "_moment": moment,
+                }
+            )
+            return number
+
+    def add_entity(self, org_number: str, name: str, form: str = "AS", **fields: Any) -> dict[str, Any]:
+        """A new company in the register (and a "Ny" update in the feed)."""
+        body = {
+            "organisasjonsnummer": org_number,
+            "navn": name,
+            "organisasjonsform": {"kode": form, "beskrivelse": form},
+            "konkurs": False,
+            "underAvvikling": False,
+            "underTvangsavviklingEllerTvangsopplosning": False,
+            "respons_klasse": "Enhet",
+            **fields,
+        }
+        self.entities[org_number] = body
+        return body
+
+    def change_entity(
+        self, org_number: str, fields: dict[str, Any], *, dato: datetime | None = None, endringstype: str = "Endring"
+    ) -> int:
+        """Change fields of a company and publish the change in the feed (JSON-Patch ``endringer``); the update id."""
+        entity = self.entities[org_number]
+        patch = [
+            {"op": "replace" if name in entity else "add", "path": f"/{name}", "value": copy.deepcopy(value)}
+            for name, value in fields.items()
+        ]
+        entity.update(copy.deepcopy(fields))
+        return self.append_update(org_number, endringstype, endringer=patch, dato=dato)
+
+    def make_bankrupt(self, org_number: str, on: date, *, dato: datetime | None = None) -> int:
+        return self.change_entity(org_number, {"konkurs": True, "konkursdato": on.isoformat()}, dato=dato)
+
+    def start_winding_up(self, org_number: str, on: date, *, dato: datetime | None = None) -> int:
+        return self.change_entity(org_number, {"underAvvikling": True, "underAvviklingDato": on.isoformat()}, dato=dato)
+
+    def rename(self, org_number: str, name: str, *, dato: datetime | None = None) -> int:
+        return self.change_entity(org_number, {"navn": name}, dato=dato)
+
+    def move(
+        self,
+        org_number: str,
+        address: dict[str, Any],
+        *,
+        which: str = "forretningsadresse",
+        dato: datetime | None = None,
+    ) -> int:
+        return self.change_entity(org_number, {which: address}, dato=dato)
+
+    def change_form(self, org_number: str, code: str, description: str = "", *, dato: datetime | None = None) -> int:
+        return self.change_entity(
+            org_number, {"organisasjonsform": {"kode": code, "beskrivelse": description or code}}, dato=dato
+        )
+
+    def delete_entity(self, org_number: str, on: date, *, dato: datetime | None = None) -> int:
+        """The company is deleted: the register keeps number, name, form and ``slettedato`` (a "Sletting" update)."""
+        old = self.entities[org_number]
+        self.entities[org_number] = {
+            "organisasjonsnummer": org_number,
+            "navn": old.get("navn"),
+            "organisasjonsform": old.get("organisasjonsform"),
+            "slettedato": on.isoformat(),
+            "respons_klasse": "SlettetEnhet",
+        }
+        return self.append_update(org_number, "Sletting", dato=dato)
+
+    def remove_entity(self, org_number: str, on: date, *, dato: datetime | None = None) -> int:
+        """The company is removed for legal reasons: 410 from now on (a "Fjernet" update)."""
+        self.entities.pop(org_number, None)
+        self.gone["enheter"][org_number] = {"organisasjonsnummer": org_number, "slettedato": on.isoformat()}
+        return self.append_update(org_number, "Fjernet", dato=dato)
 
     def _add(self, n: int, fault: _Fault) -> None:
         with self._lock:
@@ -229,6 +344,10 @@ class Emulator:
             return _Reply(404)
         segments = [s for s in parts.path[len(API_PREFIX) :].split("/") if s]
         query = parse_qs(parts.query, keep_blank_values=True)
+        if segments == ["oppdateringer", "enheter"]:
+            if not _acceptable(accept, MEDIA_TYPES["oppdateringer"]):
+                return self._error(406, parts.path, "Not Acceptable", [])
+            return self._updates(parts.path, query)
         kind = segments[0] if segments else ""
         if kind not in ("enheter", "underenheter") or len(segments) > 3:
             return _Reply(404)
@@ -314,6 +433,60 @@ class Emulator:
         body["page"] = {"size": size, "totalElements": total, "totalPages": total_pages, "number": page}
         return body
 
+    def _updates(self, path: str, query: dict[str, list[str]]) -> _Reply:
+        single = {key: values[-1] for key, values in query.items()}
+        problems = []
+        page = _non_negative(single.get("page", "0"))
+        size = _non_negative(single.get("size", str(DEFAULT_PAGE_SIZE)))
+        if page is None:
+            problems.append(("Ugyldig verdi for page", ["page"], single["page"]))
+        if size is None or not 0 < size <= MAX_UPDATES_PAGE:
+            problems.append(("Ugyldig verdi for size", ["size"], single["size"]))
+        since = None
+        if "dato" in single:
+            try:
+                since = datetime.fromisoformat(single["dato"].replace("Z", "+00:00"))
+                since = since if since.tzinfo else since.replace(tzinfo=UTC)
+            except ValueError:
+                problems.append(("Ugyldig dato", ["dato"], single["dato"]))
+        from_id = _non_negative(single.get("oppdateringsid", "0"))
+        if from_id is None:
+            problems.append(("Ugyldig oppdateringsid", ["oppdateringsid"], single["oppdateringsid"]))
+        sort = single.get("sort", "id,ASC")
+        if sort not in ("id,ASC", "id,DESC", "id,asc", "id,desc", "id"):
+            problems.append(("Ugyldig sortering", ["sort"], sort))
+        if problems:
+            return self._error(400, path, "Feilaktig forespørsel", problems)
+        with self._lock:
+            items = list(self.feed)
+        if since is not None:
+            items = [item for item in items if item["_moment"] >= since]
+        if from_id:
+            items = [
+                item
+                for item in items
+                if not isinstance(item["oppdateringsid"], int) or item["oppdateringsid"] >= from_id
+            ]
+        if "organisasjonsnummer" in single:
+            items = [item for item in items if item["organisasjonsnummer"] == single["organisasjonsnummer"]]
+        descending = sort.lower() == "id,desc"
+        items.sort(key=lambda item: _sort_id(item["oppdateringsid"]), reverse=descending)
+        with_changes = single.get("includeChanges", "false").lower() == "true"
+        shown = []
+        for item in items[page * size : (page + 1) * size]:
+            entry = {key: value for key, value in item.items() if not key.startswith("_")}
+            if not with_changes:
+                entry.pop("endringer", None)
+            entry["_links"] = {"enhet": {"href": f"{self.base_url}/enheter/{item['organisasjonsnummer']}"}}
+            shown.append(entry)
+        total = len(items)
+        body: dict[str, Any] = {}
+        if shown:
+            body["_embedded"] = {"oppdaterteEnheter": shown}
+        body["_links"] = {"self": {"href": f"{self.base_url}/oppdateringer/enheter?{urlencode(single, safe=',:')}"}}
+        body["page"] = {"size": size, "totalElements": total, "totalPages": math.ceil(total / size), "number": page}
+        return _Reply(200, body, MEDIA_TYPES["oppdateringer"])
+
     def _error(self, status: int, path: str, message: str, problems: list[tuple[str, list[str], str]]) -> _Reply:
         body: dict[str, Any] = {"tidsstempel": int(time.time() * 1000), "status": status, "feilmelding": message}
         if problems:
@@ -329,6 +502,10 @@ def _acceptable(accept: str | None, media_type: str) -> bool:
         return True
     ranges = {part.split(";")[0].strip().lower() for part in accept.split(",")}
     return bool(ranges & (ACCEPT_ANY | {media_type}))
+
+
+def _sort_id(value: Any) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def _non_negative(value: str) -> int | None:

@@ -52,8 +52,11 @@ from services.registry.base import (
     NonsenseAnswer,
     RegistryTooSlow,
     RegistryUnavailable,
+    RegistryUpdate,
     RoleHolder,
     SearchPage,
+    UpdateKind,
+    UpdatesPage,
 )
 
 DEFAULT_BASE_URL = "https://data.brreg.no/enhetsregisteret/api"
@@ -62,6 +65,13 @@ ENTITY_ACCEPT = "application/vnd.brreg.enhetsregisteret.enhet.v2+json;charset=UT
 ROLE_ACCEPT = "application/vnd.brreg.enhetsregisteret.rolle.v1+json;charset=UTF-8"
 # Sub-units have their own media type; plain JSON is documented to work everywhere, so we do not guess it.
 SUBUNIT_ACCEPT = "application/json"
+# The change feed's own media type is not in our notes either: plain JSON.
+UPDATES_ACCEPT = "application/json"
+UPDATES_PATH = "/oppdateringer/enheter"
+UPDATES_KEY = "oppdaterteEnheter"
+# The largest page of the feed we ask for, and the largest id both databases can store (BIGINT).
+MAX_UPDATES_PAGE = 10_000
+MAX_UPDATE_ID = 2**63 - 1
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # The register refuses any page reaching past this many hits (HTTP 400), so we never ask for one.
@@ -281,6 +291,32 @@ class BrregRegistry(CompanyRegistry):
         records = [dataclasses.replace(r, fetched_at=answer.fetched_at) for r in self._embedded(answer.body, "enheter")]
         return SearchPage(records=records, total=answer.body["page"]["totalElements"], page=page, size=size)
 
+    def updates(self, after_id: int | None = None, since: datetime | None = None, size: int = 100) -> UpdatesPage:
+        """The change feed: ``oppdateringsid=after_id + 1`` (the register answers ids from the one given), else
+        ``dato=since``; always ``includeChanges=true``, ascending by id, and never from the cache."""
+        if not 1 <= size <= MAX_UPDATES_PAGE:
+            raise ValueError(f"size must be between 1 and {MAX_UPDATES_PAGE}")
+        params: dict[str, Any] = {}
+        if after_id is not None:
+            if not 0 <= after_id < MAX_UPDATE_ID:
+                raise ValueError(f"after_id must be between 0 and {MAX_UPDATE_ID - 1}")
+            params["oppdateringsid"] = after_id + 1
+        elif since is not None:
+            params["dato"] = feed_moment(since)
+        else:
+            raise ValueError("updates() needs after_id or since")
+        params.update({"size": size, "includeChanges": "true", "sort": "id,ASC"})
+        with self._budgeted():
+            answer = self._get(UPDATES_PATH, params, accept=UPDATES_ACCEPT, max_age=0, keep=False, check=updates_page)
+        if answer.status != 200:
+            raise BadRegistryAnswer(f"the register answered {answer.status} to the change feed")
+        page = updates_page(answer.body, size=size)
+        if after_id is not None and page.updates and page.updates[0].update_id <= after_id:
+            raise NonsenseAnswer(
+                f"asked for updates after {after_id}, the register answered {page.updates[0].update_id}"
+            )
+        return page
+
     def roles(self, org_number: str) -> list[RoleHolder]:
         """Current role holders in the register's order; resigned or deregistered holders are left out."""
         number = compact_org_number(org_number)
@@ -324,10 +360,12 @@ class BrregRegistry(CompanyRegistry):
         accept: str,
         max_age: float | None = None,
         check: Callable[[dict[str, Any]], object] | None = None,
+        keep: bool = True,
     ) -> _Answer:
         """A JSON answer (200, 404 or 410), from the cache when fresh; anything else raises a RegistryError.
 
-        ``check`` vets a 200 body before it is kept, so nonsense is never served again from the cache.
+        ``check`` vets a 200 body before it is kept, so nonsense is never served again from the cache; ``keep``
+        False keeps nothing (the change feed is read once).
         """
         url = self._url(path, params)
         cached = self.cache.get(url)
@@ -358,7 +396,8 @@ class BrregRegistry(CompanyRegistry):
         if check is not None and status == 200:
             check(body)
         answer = _Answer(status, body)
-        self.cache.set(url, answer, self.cache_ttl)
+        if keep:
+            self.cache.set(url, answer, self.cache_ttl)
         return answer
 
     def _exchange(
@@ -566,6 +605,32 @@ def status_from(body: Mapping[str, Any]) -> CompanyStatus:
     return CompanyStatus.ACTIVE
 
 
+# Where the register dates each status; the first date present counts.
+STATUS_DATE_FIELDS: dict[CompanyStatus, tuple[str, ...]] = {
+    CompanyStatus.DELETED: ("slettedato",),
+    CompanyStatus.BANKRUPT: ("konkursdato",),
+    CompanyStatus.WINDING_UP: ("underAvviklingDato",),
+    CompanyStatus.FORCED_DISSOLUTION: (
+        "underTvangsavviklingDato",
+        "tvangsavvikletPgaManglendeSlettingDato",
+        "tvangsopplostPgaManglendeDagligLederDato",
+        "tvangsopplostPgaManglendeRevisorDato",
+        "tvangsopplostPgaManglendeRegnskapDato",
+        "tvangsopplostPgaMangelfulltStyreDato",
+    ),
+    CompanyStatus.RECONSTRUCTION: ("underRekonstruksjonsforhandlingDato",),
+}
+
+
+def status_date_from(body: Mapping[str, Any]) -> date | None:
+    """The register's date of the entity's current status, when it gives one."""
+    for name in STATUS_DATE_FIELDS.get(status_from(body), ()):
+        found = _date(body.get(name))
+        if found is not None:
+            return found
+    return None
+
+
 def _remarks(raw: Any) -> list[str]:
     remarks = []
     for item in raw if isinstance(raw, list) else []:
@@ -667,6 +732,7 @@ def record_from_entity(body: Any, *, branch: bool = False) -> CompanyRecord:
         status=status_from(body),
         deleted_on=_date(body.get("slettedato")),
         remarks=_remarks(body.get("paategninger")),
+        status_date=status_date_from(body),
     )
 
 
@@ -689,6 +755,7 @@ def removed_record(body: Any, org_number: str) -> CompanyRecord:
         status=CompanyStatus.REMOVED,
         deleted_on=_date(body.get("slettedato")) if isinstance(body, dict) else None,
         remarks=[],
+        status_date=_date(body.get("slettedato")) if isinstance(body, dict) else None,
     )
 
 
@@ -745,3 +812,73 @@ def holders_from_roles(body: Any) -> list[RoleHolder]:
             if holder is not None:
                 holders.append(holder)
     return holders
+
+
+# --- the change feed ------------------------------------------------------------------------------
+
+
+def feed_moment(moment: datetime) -> str:
+    """A moment as the feed's ``dato`` takes it: UTC with milliseconds, rounded down (never later than asked)."""
+    utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _update_kind(value: Any) -> UpdateKind:
+    try:
+        return UpdateKind(value)
+    except ValueError:
+        return UpdateKind.UNKNOWN
+
+
+def update_from(item: Any) -> RegistryUpdate:
+    """One feed entry. Its id and org number must be what the register documents (the watch pages and matches by
+    them: anything else is nonsense); its date, kind and changes are read tolerantly."""
+    if not isinstance(item, dict):
+        raise NonsenseAnswer("an entry of the register's change feed is not a JSON object")
+    update_id = item.get("oppdateringsid")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or not 0 < update_id <= MAX_UPDATE_ID:
+        raise NonsenseAnswer("an entry of the register's change feed has no usable 'oppdateringsid'")
+    number = item.get("organisasjonsnummer")
+    if not isinstance(number, str) or not _NINE_DIGITS.fullmatch(number):
+        raise NonsenseAnswer(f"update {update_id} of the register's change feed has no organisation number")
+    raw_changes = item.get("endringer")
+    changes = [c for c in raw_changes if isinstance(c, dict)] if isinstance(raw_changes, list) else []
+    return RegistryUpdate(
+        update_id=update_id,
+        at=_moment(item.get("dato")),
+        org_number=number,
+        kind=_update_kind(item.get("endringstype")),
+        changes=changes,
+    )
+
+
+def updates_page(body: Any, *, size: int | None = None) -> UpdatesPage:
+    """A page of the change feed, checked: page counts, and the entries listed whenever it counts some."""
+    if not isinstance(body, dict):
+        raise NonsenseAnswer("the register's change feed is not a JSON object")
+    page = body.get("page")
+    counts = {key: page.get(key) for key in ("size", "totalElements", "number")} if isinstance(page, dict) else {}
+    if len(counts) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+        raise NonsenseAnswer("the register's change feed has no usable page counts")
+    items: Any = []
+    if "_embedded" in body:
+        embedded = body["_embedded"]
+        items = embedded.get(UPDATES_KEY) if isinstance(embedded, dict) else None
+        if not isinstance(items, list):
+            raise NonsenseAnswer(f"the register's change feed has no {UPDATES_KEY!r} list")
+    elif counts["totalElements"] - counts["size"] * counts["number"] > 0:
+        raise NonsenseAnswer("the register's change feed counts updates but lists none")
+    updates = sorted({u.update_id: u for u in map(update_from, items)}.values(), key=lambda u: u.update_id)
+    if counts["totalElements"] < len(updates):
+        raise NonsenseAnswer("the register's change feed lists more updates than it counts")
+    return UpdatesPage(updates=updates, total=counts["totalElements"], size=size or counts["size"])
