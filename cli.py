@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from cli_alerts import alerts_group
 from cli_jobs import jobs_group
 from cli_outbox import outbox_group
 from cli_registry import registry_group
@@ -326,6 +327,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(billing_group)
     app.cli.add_command(registry_group)
     app.cli.add_command(users_group)
+    app.cli.add_command(alerts_group)
     try:
         from cli_synthetic import seed_synthetic_command
     except ImportError:  # pragma: no cover - added by the synthetic loader

@@ -2,6 +2,10 @@
 
 Exit status: 0 found (deleted and removed companies too: they are found, and flagged in ``status``), 2 unknown
 number, 3 invalid number (nothing sent), 4 register unreachable or answering nonsense. Errors go to stderr.
+
+``registry watch --once`` runs the register watch (``services/registry_watch.py``) once and prints
+``{"updates_read", "clients_matched", "alerts_created", "position"}``; exit 0, 4 when the register is unreachable or
+answers nonsense (the position is then unchanged), 5 when another run of the watch is in progress.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from services.registry import (
 EXIT_NOT_FOUND = 2
 EXIT_INVALID = 3
 EXIT_UNAVAILABLE = 4
+EXIT_BUSY = 5
 
 registry_group = AppGroup("registry", help="The company register (Brønnøysundregistrene).")
 
@@ -88,6 +93,27 @@ def search_command(text: str) -> None:
     with registry_exit_codes():
         page = _registry().search(text)
     echo_json([record.to_json() for record in page.records])
+
+
+@registry_group.command("watch")
+@click.option("--once", is_flag=True, help="Run the watch once now (the outbox worker runs it on its own schedule).")
+def watch_command(once: bool) -> None:
+    """Read the register's change feed from the stored position and raise alerts for the bureaus' clients.
+
+    Prints {"updates_read", "clients_matched", "alerts_created", "position"} as one JSON line.
+    """
+    from services.registry_watch import WatchBusy, watch_from_app
+
+    if not once:
+        raise click.UsageError("give --once; the outbox worker runs the watch every REGISTRY_WATCH_MINUTES")
+    try:
+        with registry_exit_codes():
+            report = watch_from_app(current_app._get_current_object())
+    except WatchBusy as exc:
+        _fail(exc, EXIT_BUSY)
+    except ValueError as exc:  # REGISTRY_WATCH_SINCE that is not a date-time
+        raise click.UsageError(str(exc)) from None
+    click.echo(json.dumps(report.as_dict()))
 
 
 def wait_for_interrupt() -> None:

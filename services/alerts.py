@@ -7,6 +7,8 @@ the alerts grid, the CLI) goes through here, so an alert of another bureau is ne
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC
+from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
@@ -22,6 +24,37 @@ def open_alerts_query(bureau_id: int) -> Select[tuple[RegistryAlert]]:
         .where(RegistryAlert.bureau_id == bureau_id, RegistryAlert.acknowledged_at.is_(None))
         .order_by(RegistryAlert.seen_at.desc(), RegistryAlert.id.desc())
     )
+
+
+def bureau_alerts_query(bureau_id: int, *, open_only: bool = False) -> Select[tuple[RegistryAlert]]:
+    """A bureau's alerts, newest first (``ix_registry_alerts_bureau_seen``, or the open ones' partial index)."""
+    if open_only:
+        return open_alerts_query(bureau_id)
+    return (
+        select(RegistryAlert)
+        .where(RegistryAlert.bureau_id == bureau_id)
+        .order_by(RegistryAlert.seen_at.desc(), RegistryAlert.id.desc())
+    )
+
+
+def alert_json(alert: RegistryAlert) -> dict[str, Any]:
+    """An alert as the CLI's JSON contract (dates ISO, times UTC)."""
+    return {
+        "org_number": alert.org_number,
+        "client_name": alert.client_name,
+        "kind": alert.kind.value,
+        "details": alert.details,
+        "register_date": alert.register_date.isoformat() if alert.register_date else None,
+        "seen_at": _utc(alert.seen_at),
+        "acknowledged_at": _utc(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by_label,
+    }
+
+
+def _utc(moment: Any) -> str | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def open_alerts(session: Session, bureau_id: int, limit: int = 20) -> list[RegistryAlert]:

@@ -15,6 +15,7 @@ and ``close_next``; every request is logged in ``requests`` (path and query belo
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import re
@@ -56,6 +57,7 @@ class _Fault:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    after: int = 0  # requests to let through (answered normally) before this fault is used
 
 
 @dataclass
@@ -186,16 +188,18 @@ class Emulator:
         *,
         content_type: str = "text/html; charset=utf-8",
         headers: dict[str, str] | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``n`` requests with this status and raw body instead of the fixtures."""
+        """Answer the next ``n`` requests with this status and raw body instead of the fixtures (after letting
+        ``after`` requests through as usual: "the second page fails")."""
         raw = body.encode("utf-8") if isinstance(body, str) else body
-        self._add(n, _Fault("respond", status, raw, {"Content-Type": content_type, **(headers or {})}))
+        self._add(n, _Fault("respond", status, raw, {"Content-Type": content_type, **(headers or {})}), after=after)
 
-    def fail_next(self, n: int = 1, status: int = 503, *, retry_after: int | None = None) -> None:
+    def fail_next(self, n: int = 1, status: int = 503, *, retry_after: int | None = None, after: int = 0) -> None:
         """The next ``n`` requests fail with ``status`` (a proxy's HTML page), optionally with ``Retry-After``."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         page = f"<html><body><h1>{status} Service Unavailable</h1></body></html>"
-        self.respond_next(n, status, page, headers=headers)
+        self.respond_next(n, status, page, headers=headers, after=after)
 
     def hang_next(self, n: int = 1, seconds: float = 30.0) -> None:
         """The next ``n`` requests get no answer for ``seconds`` (or until ``stop``), then the connection closes."""
@@ -321,12 +325,18 @@ class Emulator:
         self.gone["enheter"][org_number] = {"organisasjonsnummer": org_number, "slettedato": on.isoformat()}
         return self.append_update(org_number, "Fjernet", dato=dato)
 
-    def _add(self, n: int, fault: _Fault) -> None:
+    def _add(self, n: int, fault: _Fault, *, after: int = 0) -> None:
         with self._lock:
-            self._faults.extend([fault] * n)
+            faults = [dataclasses.replace(fault) for _ in range(n)]
+            if faults:
+                faults[0].after = after
+            self._faults.extend(faults)
 
     def _take_fault(self) -> _Fault | None:
         with self._lock:
+            if self._faults and self._faults[0].after > 0:
+                self._faults[0].after -= 1
+                return None
             return self._faults.popleft() if self._faults else None
 
     def _record(self, raw_path: str, headers: dict[str, str]) -> None:
