@@ -17,6 +17,8 @@ from services.statistics import REFRESH_EVERY, refresh_statistics
 from services.submissions import FORGET_EVERY, forget_old
 
 outbox_group = AppGroup("outbox", help="The e-mail outbox.")
+# Seconds between the worker's looks at whether the daily alert digest is due.
+DIGEST_CHECK_EVERY = 600.0
 
 
 def housekeeping_today() -> date:
@@ -47,6 +49,27 @@ def forget_old_submission_tokens() -> None:
     db.session.commit()
 
 
+def watch_registry() -> None:
+    """The worker's register watch (``registry watch --once``); another worker's run in progress is no failure."""
+    from services.registry_watch import WatchBusy, watch_from_app
+
+    try:
+        report = watch_from_app(current_app._get_current_object())
+    except WatchBusy:
+        return
+    if report.updates_read:
+        click.echo(json.dumps({"registry_watch": report.as_dict()}))
+
+
+def send_alert_digests() -> None:
+    """The daily e-mail of new register alerts to each bureau's administrators (ALERT_DIGEST=daily)."""
+    from services.alert_digest import send_digests_if_due
+
+    sent = send_digests_if_due(db.session)
+    if sent:
+        click.echo(json.dumps({"alert_digests": sent}))
+
+
 @outbox_group.command("send")
 @click.option(
     "--include-deferred",
@@ -71,7 +94,9 @@ def outbox_worker(interval: float, max_passes: int | None) -> None:
     from day BILLING_CLOSE_DAY of a month on closes the previous billing month of every bureau not yet closed, and
     asks for every bureau's running and previous month's billing totals. After every pass it applies the waiting
     billing changes to the kept totals and recounts package holders (as ``billing refresh-totals``). Every few hours
-    it refreshes the database's planner statistics.
+    it refreshes the database's planner statistics. Every REGISTRY_WATCH_MINUTES (0: never) it runs the register
+    watch (as ``registry watch --once``; one worker at a time), and with ALERT_DIGEST=daily it e-mails each bureau's
+    administrators the new register alerts once a day.
     """
     click.echo(f"Outbox worker: delivering every {interval:g} s (Ctrl-C to stop).", err=True)
 
@@ -98,5 +123,21 @@ def outbox_worker(interval: float, max_passes: int | None) -> None:
         on_report=lambda report: click.echo(json.dumps(report.as_dict())),
         daily=housekeeping,
         every_pass=keep_billing_totals,
-        periodic=[(refresh_planner_statistics, REFRESH_EVERY), (forget_old_submission_tokens, FORGET_EVERY)],
+        periodic=[
+            (refresh_planner_statistics, REFRESH_EVERY),
+            (forget_old_submission_tokens, FORGET_EVERY),
+            *registry_chores(current_app.config),
+        ],
     )
+
+
+def registry_chores(config) -> list[tuple]:
+    """The register watch every REGISTRY_WATCH_MINUTES (not at all for 0), and the alert digest's check for its
+    daily turn (every few minutes: it goes out once a day whenever the worker was started)."""
+    chores: list[tuple] = []
+    minutes = float(config.get("REGISTRY_WATCH_MINUTES") or 0)
+    if minutes > 0:
+        chores.append((watch_registry, minutes * 60))
+    if config.get("ALERT_DIGEST", "daily") == "daily":
+        chores.append((send_alert_digests, DIGEST_CHECK_EVERY))
+    return chores

@@ -8,6 +8,7 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
 from admin_views.admin_texts import consult_app_catalogue
+from admin_views.alerts import AlertView
 from admin_views.base import deny_access, staff_can_use_admin
 from admin_views.billing import BillingView
 from admin_views.catalogue import (
@@ -31,6 +32,7 @@ from models import (
     PackageAssignment,
     Permission,
     Person,
+    RegistryAlert,
     User,
 )
 
@@ -70,6 +72,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(PersonView(Person, name=_l("People"), endpoint="persons"))
     admin.add_view(UserView(User, name=_l("Users"), endpoint="users"))
     admin.add_view(JobsView(name=_l("Jobs"), endpoint="jobs"))
+    admin.add_view(AlertView(RegistryAlert, name=_l("Register alerts"), endpoint="alerts", category=_l("Settings")))
     admin.add_view(PackageView(Package, name=_l("Packages"), endpoint="packages", category=_l("Packages")))
     admin.add_view(
         PackageAssignmentView(

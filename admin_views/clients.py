@@ -46,6 +46,10 @@ def _name_with_badges(view, context, model, name):
         badges.append(Markup('<span class="badge badge-demo ml-1">{}</span>').format(_("Demo")))
     if model.is_internal:
         badges.append(Markup('<span class="badge badge-info ml-1">{}</span>').format(_("Internal")))
+    if model.registry_status and model.registry_status != "active":
+        # What the register said at the last refresh or register watch: bankrupt, deleted, …
+        label = REGISTRY_STATUS.get(model.registry_status, model.registry_status)
+        badges.append(Markup('<span class="badge badge-danger ml-1">{}</span>').format(label))
     return Markup("{}{}").format(model.name, Markup("").join(badges))
 
 

@@ -7,6 +7,7 @@ from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from models import (
+    AlertKind,
     ConsentStatus,
     ContactRole,
     InvitationState,
@@ -61,6 +62,19 @@ REGISTRY_STATUS = {
     "deleted": _l("deleted"),
     "removed": _l("removed from the register"),
 }
+# What the register watch found (``RegistryAlert.kind``).
+ALERT_KIND = {
+    AlertKind.BANKRUPT: _l("Bankrupt (konkurs)"),
+    AlertKind.WINDING_UP: _l("Being wound up (under avvikling)"),
+    AlertKind.FORCED_DISSOLUTION: _l("Under forced dissolution"),
+    AlertKind.RECONSTRUCTION: _l("In reconstruction negotiations"),
+    AlertKind.DELETED: _l("Deleted from the register"),
+    AlertKind.REMOVED: _l("Removed from the register"),
+    AlertKind.NAME_CHANGED: _l("New name"),
+    AlertKind.ADDRESS_CHANGED: _l("New address"),
+    AlertKind.ORGANISATION_FORM_CHANGED: _l("New organisation form"),
+}
+ALERT_ADDRESS = {"business": _l("Business address"), "postal": _l("Postal address")}
 LANGUAGE = {"nb": _l("Norwegian"), "sv": _l("Swedish"), "en": _l("English")}
 COUNTRY = {"NO": _l("Norway"), "SE": _l("Sweden"), "DK": _l("Denmark")}
 
@@ -76,6 +90,19 @@ ENUM_LABELS: dict[type, dict] = {
     ConsentStatus: CONSENT_STATUS,
     ContactRole: CONTACT_ROLE,
 }
+
+
+def alert_details(kind: AlertKind, details: dict | None) -> str:
+    """What an alert says changed, as one line: "old → new" (with which address), or the status it had before."""
+    details = details if isinstance(details, dict) else {}
+    if "old" in details or "new" in details:
+        change = f"{details.get('old') or '–'} → {details.get('new') or '–'}"
+        address = ALERT_ADDRESS.get(details.get("address"))
+        return f"{address}: {change}" if address else change
+    previous = details.get("previous")
+    if previous:
+        return str(_l("Before: %(status)s", status=REGISTRY_STATUS.get(previous, previous)))
+    return ""
 
 
 def yes_no(view, value, name) -> Markup:

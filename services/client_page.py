@@ -11,17 +11,20 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
 
 from admin_views.labels import (
+    ALERT_KIND,
     CONSENT_STATUS,
     CONTACT_ROLE,
     PERSON_KIND,
     REGISTRY_STATUS,
     RESELLER_ROLE,
     USER_STATUS,
+    alert_details,
 )
-from models import Client, ConsentStatus, PackageKind, Person, PersonKind, User, UserStatus
+from models import STATUS_KINDS, Client, ConsentStatus, PackageKind, Person, PersonKind, RegistryAlert, User, UserStatus
 from services import countries, policy
 from services.clients import SWITCHES
 from services.people import current_assignments
@@ -177,6 +180,8 @@ class Header:
     name: str
     badges: list[tuple[Any, str]]
     registry_warning: Any | None
+    # The client's open register alerts about data not applied (name, address, form): "Oppdater fra Brønnøysund".
+    register_changes: list[str] = field(default_factory=list)
 
 
 def header(client: Client, *, archived: bool) -> Header:
@@ -190,7 +195,29 @@ def header(client: Client, *, archived: bool) -> Header:
     warning = None
     if client.registry_status and client.registry_status != "active":
         warning = REGISTRY_STATUS.get(client.registry_status, client.registry_status)
-    return Header(name=client.name, badges=badges, registry_warning=warning)
+    return Header(name=client.name, badges=badges, registry_warning=warning, register_changes=register_changes(client))
+
+
+def register_changes(client: Client) -> list[str]:
+    """The client's open alerts the register watch raised about its name, address or form, as lines to show."""
+    session = object_session(client)
+    if session is None or client.id is None:
+        return []
+    alerts = session.scalars(
+        select(RegistryAlert)
+        .where(
+            RegistryAlert.bureau_id == client.bureau_id,
+            RegistryAlert.client_id == client.id,
+            RegistryAlert.acknowledged_at.is_(None),
+            RegistryAlert.kind.not_in(list(STATUS_KINDS)),
+        )
+        .order_by(RegistryAlert.seen_at.desc(), RegistryAlert.id.desc())
+        .limit(10)
+    )
+    return [
+        f"{ALERT_KIND.get(alert.kind, alert.kind.value)}: {alert_details(alert.kind, alert.details)}"
+        for alert in alerts
+    ]
 
 
 # --- Personer ---------------------------------------------------------------------------------------------------------
