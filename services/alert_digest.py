@@ -98,6 +98,7 @@ def send_digests(session: Session, now: datetime, today: date | None = None) -> 
         bureau = session.get(Bureau, bureau_id)
         recipients = session.scalars(
             select(Person.email)
+            .select_from(User)
             .join(Person, User.person_id == Person.id)
             .where(
                 User.bureau_id == bureau_id,

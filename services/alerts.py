@@ -17,6 +17,9 @@ from models import RegistryAlert, User
 from models.base import utcnow
 
 
+MAX_ID = 2**31 - 1
+
+
 def open_alerts_query(bureau_id: int) -> Select[tuple[RegistryAlert]]:
     """A bureau's unacknowledged alerts, newest first (read from the partial index ``ix_registry_alerts_open``)."""
     return (
@@ -76,7 +79,8 @@ def acknowledge(session: Session, bureau_id: int, alert_ids: Iterable[int], user
     alerts that do not exist are passed over, so acknowledging twice changes nothing the second time. The caller
     commits.
     """
-    ids = sorted({int(i) for i in alert_ids})
+    # An id no row can have (beyond the 32-bit id column; PostgreSQL refuses to compare such a value) is passed over.
+    ids = sorted({int(i) for i in alert_ids if 0 < int(i) <= MAX_ID})
     if not ids:
         return 0
     result = session.execute(
