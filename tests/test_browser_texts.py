@@ -115,6 +115,8 @@ def pages(n: dict[str, int], *, admin: bool, job_id: int) -> list[str]:
         f"/admin/auditlog/details/?id={n['audit']}",
         "/admin/outbox/",
         f"/admin/outbox/details/?id={n['outbox']}",
+        "/admin/alerts/",
+        "/admin/alerts/?flt0_0=open",
         "/admin/no-such-page/",
         "/admin/clients/details/?id=987654321",
         "/samtykke/not-a-valid-link",
