@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from models import RegistryAlert, User
 from models.base import utcnow
 
-
 MAX_ID = 2**31 - 1
 
 

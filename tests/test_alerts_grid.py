@@ -162,8 +162,8 @@ def test_the_clients_grid_shows_the_register_status_badge(client, login_as, make
     make_client(name="Frisk Kunde AS", registry_status="active")
     page = client.get("/admin/clients/").get_data(as_text=True)
     assert "Konkursbo Kunde AS" in page
-    assert "Konkursbo Kunde AS<span class=\"badge badge-danger ml-1\">bankrupt (konkurs)</span>" in page or (
-        "Konkursbo Kunde AS<span class=\"badge badge-danger ml-1\">konkurs" in page
+    assert 'Konkursbo Kunde AS<span class="badge badge-danger ml-1">bankrupt (konkurs)</span>' in page or (
+        'Konkursbo Kunde AS<span class="badge badge-danger ml-1">konkurs' in page
     ), page[page.index("Konkursbo") - 50 : page.index("Konkursbo") + 150]
     assert "Frisk Kunde AS<span" not in page
 

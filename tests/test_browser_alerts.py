@@ -38,12 +38,20 @@ def acknowledged_by(alert_id: int) -> int | None:
 
 
 def test_acknowledging_in_the_grid_removes_alerts_from_the_open_list(
-    app, live_server, browser, bureau, make_staff, make_client  # noqa: F811 - the fixtures
+    app,
+    live_server,
+    browser,
+    bureau,
+    make_staff,
+    make_client,  # noqa: F811 - the fixtures
 ):
     staff = make_staff(bureau, StaffRole.STAFF)
     row_alert = make_alert(make_client(name="Konkurs Kunde AS"), AlertKind.BANKRUPT, 1, {"previous": "active"})
     bulk_alert = make_alert(
-        make_client(name="Navnebytte Kunde AS"), AlertKind.NAME_CHANGED, 2, {"old": "Navnebytte Kunde AS", "new": "NY AS"}
+        make_client(name="Navnebytte Kunde AS"),
+        AlertKind.NAME_CHANGED,
+        2,
+        {"old": "Navnebytte Kunde AS", "new": "NY AS"},
     )
     log_in(browser, live_server, staff)
     wait = WebDriverWait(browser, 10)
