@@ -39,11 +39,11 @@ def acknowledged_by(alert_id: int) -> int | None:
 
 def test_acknowledging_in_the_grid_removes_alerts_from_the_open_list(
     app,
-    live_server,
-    browser,
+    live_server,  # noqa: F811 - the fixture
+    browser,  # noqa: F811 - the fixture
     bureau,
     make_staff,
-    make_client,  # noqa: F811 - the fixtures
+    make_client,
 ):
     staff = make_staff(bureau, StaffRole.STAFF)
     row_alert = make_alert(make_client(name="Konkurs Kunde AS"), AlertKind.BANKRUPT, 1, {"previous": "active"})
