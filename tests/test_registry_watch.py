@@ -378,3 +378,46 @@ def test_address_form_removal_and_archived_clients(app, runner, registry_emulato
     assert db.session.get(Client, moved.id).business_city == "OSLO"  # not applied: "Oppdater fra Brønnøysund"
     assert not any(RENAMED_SOON in path for path in entity_requests(registry_emulator))
     assert db.session.scalar(select(func.count()).where(RegistryAlert.client_id == archived.id)) == 0
+
+
+def test_the_installed_command_in_its_own_process(app, registry_emulator, clients):
+    """`flask --app app registry watch --once` as an operator runs it: its own process, the JSON line, exit 0 and 4."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
+        "BRREG_BASE_URL": registry_emulator.base_url,
+        "MAIL_SERVER": "",
+    }
+    env.pop("APP_ENV", None)
+    db.session.commit()
+
+    def run() -> subprocess.CompletedProcess:
+        db.session.rollback()  # on SQLite this test's open read would keep the command from writing
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", *WATCH],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"updates_read": 0, "clients_matched": 0, "alerts_created": 0, "position": None}
+    registry_emulator.make_bankrupt(BANKRUPT_SOON, date(2026, 11, 30))
+    registry_emulator.respond_next(1, 200, "<html>nonsense</html>")
+    failed = run()
+    assert failed.returncode == 4 and "nonsense" in failed.stderr
+    assert position() is None
+    db.session.rollback()
+    done = run()
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["alerts_created"] == 1 and report["position"] == position() is not None
+    assert stored_alerts() == [(BANKRUPT_SOON, "bankrupt", "2026-11-30")]
