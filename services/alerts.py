@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from models import RegistryAlert, User
 from models.base import utcnow
 
+MAX_ID = 2**31 - 1  # the id column's range on PostgreSQL (INTEGER)
+
 
 def open_alerts_query(bureau_id: int) -> Select[tuple[RegistryAlert]]:
     """A bureau's unacknowledged alerts, newest first (read from the partial index ``ix_registry_alerts_open``)."""
@@ -43,7 +45,8 @@ def acknowledge(session: Session, bureau_id: int, alert_ids: Iterable[int], user
     alerts that do not exist are passed over, so acknowledging twice changes nothing the second time. The caller
     commits.
     """
-    ids = sorted({int(i) for i in alert_ids})
+    # An id beyond the column's range (a 32-bit integer on PostgreSQL) names no alert; binding it would fail there.
+    ids = sorted({key for key in (int(i) for i in alert_ids) if 0 < key <= MAX_ID})
     if not ids:
         return 0
     result = session.execute(
