@@ -224,7 +224,6 @@ def home_view_model() -> dict[str, Any]:
         "alerts_more": page.alert_count.value > len(alert_rows),
         "alerts_url": links["alerts"],
         "todos": todos,
-        "todo_total": sum(t["count"] for t in todos) + page.alert_count.value,
         "numbers": numbers,
         "month": format_month(page.month),
         "billing_waiting": totals.waiting,
