@@ -61,8 +61,14 @@ def main() -> None:
         with db.engine.connect() as conn:
             raw = conn.connection.driver_connection
             for number, (statement, parameters) in enumerate(recorded, 1):
-                print(f"\n-- {number}: {' '.join(statement.split())[:300]}")
                 cursor = raw.cursor()
+                took = []
+                for _ in range(3):
+                    began = time.perf_counter()
+                    cursor.execute(statement, parameters)
+                    cursor.fetchall()
+                    took.append((time.perf_counter() - began) * 1000)
+                print(f"\n-- {number} ({sorted(took)[1]:.2f} ms): {' '.join(statement.split())[:300]}")
                 if dialect == "sqlite":
                     cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
                     lines = [row[3] for row in cursor.fetchall()]
@@ -70,9 +76,9 @@ def main() -> None:
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF, SUMMARY ON) " + statement, parameters)
                     lines = [row[0] for row in cursor.fetchall()]
                 for line in lines:
-                    scan = (dialect == "sqlite" and line.startswith("SCAN") and "USING" not in line) or (
-                        dialect == "postgresql" and "Seq Scan" in line
-                    )
+                    scan = (
+                        dialect == "sqlite" and line.startswith("SCAN") and "USING" not in line and " anon_" not in line
+                    ) or (dialect == "postgresql" and "Seq Scan" in line)
                     print(f"   {line}{'   <-- SCAN' if scan else ''}")
                 cursor.close()
 
