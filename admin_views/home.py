@@ -22,7 +22,7 @@ from admin_views.base import deny_access, parse_id, staff_can_use_admin
 from extensions import db
 from models import STATUS_KINDS, AlertKind, OutboxStatus, utcnow
 from services import alerts, home
-from services.formats import format_money, format_month, format_number
+from services.formats import format_day, format_money, format_month, format_number
 
 # Register alert kinds as Hjem names them.
 ALERT_KINDS = {
@@ -143,7 +143,7 @@ def home_view_model() -> dict[str, Any]:
                     {
                         "label": f"{row.person.full_name} ({row.person.client.name})",
                         "url": url_for("users.details_view", id=row.id),
-                        "note": _("ends %(day)s", day=format_day_text(row.end_date)),
+                        "note": _("ends %(day)s", day=format_day(row.end_date)),
                     }
                 )
             elif key == "invitations_waiting":
@@ -197,7 +197,7 @@ def home_view_model() -> dict[str, Any]:
         {
             **shape,
             "month": format_month(shape["bar"].period),
-            "short": _short_month(shape["bar"].period),
+            "short": format_month(shape["bar"].period, short=True),
             "users": "–" if shape["bar"].users is None else format_number(shape["bar"].users),
             "amount": "–" if shape["bar"].amount is None else format_money(shape["bar"].amount),
             "state": shape["bar"].state,
@@ -213,7 +213,7 @@ def home_view_model() -> dict[str, Any]:
             "kind": str(ALERT_KINDS.get(alert.kind, alert.kind.value)),
             "status_kind": alert.kind in STATUS_KINDS,
             "details": _alert_details(alert),
-            "seen": format_day_text(alert.seen_at),
+            "seen": format_day(alert.seen_at),
             "client_url": url_for("clients.manage_view", id=alert.client_id),
         }
         for alert in page.alerts
@@ -233,21 +233,6 @@ def home_view_model() -> dict[str, Any]:
         "top_amount": format_money(geometry["top_amount"]),
         "top_users": format_number(geometry["top_users"]),
     }
-
-
-def format_day_text(value) -> str:
-    from services.formats import format_day
-
-    return format_day(value)
-
-
-def _short_month(period: str) -> str:
-    from datetime import date
-
-    from babel import dates as babel_dates
-    from flask_babel import get_locale
-
-    return babel_dates.format_date(date.fromisoformat(period + "-01"), "LLL", locale=get_locale())
 
 
 def _alert_details(alert) -> str:
