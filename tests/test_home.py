@@ -278,6 +278,18 @@ def test_hostile_job_filters_show_every_job_with_a_message(client, login_as):
         assert "Ukjent filterverdi" in response.get_data(as_text=True)
 
 
+def test_hostile_invitation_filter_values_change_nothing(client, login_as, app):
+    from admin_views.people import InvitationFilter
+
+    login_as()
+    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == "users")
+    index = next(i for i, flt in enumerate(view._filters) if isinstance(flt, InvitationFilter))
+    for value in ("bogus", "waiting\x00", "", "expired" * 300):
+        response = client.get("/admin/users/", query_string={f"flt0_{index}": value})
+        assert response.status_code == 200, value
+        assert "Ugyldig verdi i filteret" in response.get_data(as_text=True) or value == "", value
+
+
 def test_numbers_come_from_the_kept_counters(client, login_as, bureau, make_client, make_user):
     login_as()
     make_client(name="Demo AS", is_demo=True)
@@ -403,6 +415,32 @@ def test_counters_stay_exact_on_every_path(
     db.session.add(Client(bureau_id=other.id, name="Andres AS"))
     assert_exact(bureau.id)
     assert_exact(other.id)
+
+
+def test_counters_follow_the_cli(app, bureau, make_client, make_user, runner, tmp_path):
+    from tests.test_client_import import csv_bytes
+
+    customer = make_client(name="Utløper AS")
+    expired = make_user(customer, PersonKind.EXTERNAL_USER, status=UserStatus.ACTIVE, end_date=date.today())
+    expired.end_date = date.today() - timedelta(days=3)
+    assert_exact(bureau.id)
+    db.session.rollback()
+    result = runner.invoke(args=["users", "block-expired"])
+    assert result.exit_code == 0 and '"blocked": 1' in result.output, result.output
+    assert_exact(bureau.id)
+    path = tmp_path / "kunder.csv"
+    path.write_bytes(csv_bytes([["", "Fra Fil AS", "", "yes", "", "", "", "", ""], ["914375916"] + [""] * 7 + [""]]))
+    db.session.rollback()
+    result = runner.invoke(args=["clients", "import", str(path), "--bureau", bureau.org_number])
+    assert result.exit_code in (0, 1), result.output
+    db.session.rollback()
+    assert db.session.scalar(select(Client.id).where(Client.name == "Fra Fil AS")) is not None
+    assert_exact(bureau.id)
+    # A user removed by a raw statement (no ORM, no hook) is taken off too.
+    active = make_user(customer, status=UserStatus.ACTIVE)
+    assert_exact(bureau.id)
+    db.session.execute(text("DELETE FROM users WHERE id = :id"), {"id": active.id})
+    assert_exact(bureau.id)
 
 
 def test_counters_follow_an_import(app, bureau):
