@@ -66,6 +66,9 @@ class Config:
             raise ValueError(f"ALERT_DIGEST must be daily or off, not {self.ALERT_DIGEST!r}")
         self.CONSENT_LINK_DAYS = int(os.environ.get("CONSENT_LINK_DAYS", "30"))
         self.INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "14"))
+        # Hjem: an invitation not accepted after this many days is on the to-do list; a failed job stays this long.
+        self.INVITATION_WAITING_DAYS = int(os.environ.get("INVITATION_WAITING_DAYS", "3"))
+        self.HOME_FAILED_JOB_DAYS = int(os.environ.get("HOME_FAILED_JOB_DAYS", "7"))
         # The outbox worker closes the previous billing month from this day of the month on (1-28).
         self.BILLING_CLOSE_DAY = int(os.environ.get("BILLING_CLOSE_DAY", "1"))
         # Background jobs (services/jobs.py): rows per committed chunk, a worker's lease, imports run as a job above.

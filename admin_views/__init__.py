@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_admin import Admin, AdminIndexView, expose
+from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
 from admin_views.admin_texts import consult_app_catalogue
 from admin_views.alerts import AlertView
-from admin_views.base import deny_access, staff_can_use_admin
 from admin_views.billing import BillingView
 from admin_views.catalogue import (
     CustomerTemplateView,
@@ -19,6 +18,7 @@ from admin_views.catalogue import (
 )
 from admin_views.clients import ClientView
 from admin_views.history import AuditLogView
+from admin_views.home import HomeView
 from admin_views.jobs import JobsView
 from admin_views.outbox import OutboxView
 from admin_views.people import PersonView, UserView
@@ -35,28 +35,6 @@ from models import (
     RegistryAlert,
     User,
 )
-
-
-class HomeView(AdminIndexView):
-    """The start page; like every admin page it needs a logged-in staff member."""
-
-    def is_accessible(self) -> bool:
-        return staff_can_use_admin()
-
-    def inaccessible_callback(self, name, **kwargs):
-        return deny_access()
-
-    @expose()
-    def index(self):
-        from flask import url_for
-
-        cards = [
-            {"label": _l("Clients"), "count": "", "url": url_for("clients.index_view")},
-            {"label": _l("People"), "count": "", "url": url_for("persons.index_view")},
-            {"label": _l("Users"), "count": "", "url": url_for("users.index_view")},
-            {"label": _l("Packages"), "count": "", "url": url_for("packages.index_view")},
-        ]
-        return self.render("admin/index.html", cards=cards)
 
 
 def init_admin(app: Flask) -> Admin:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, jsonify, redirect, request, url_for
+from flask import Response, abort, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -10,8 +10,8 @@ from flask_login import current_user
 
 from admin_views.base import deny_access, parse_id, staff_can_use_admin
 from extensions import db
-from models import Job, JobKind, JobStatus
-from services import jobs
+from models import Job, JobKind, JobStatus, utcnow
+from services import home, jobs
 from services.formats import format_moment
 
 KIND_LABELS = {
@@ -109,8 +109,24 @@ class JobsView(BaseView):
             abort(404)
         return job
 
+    def _shown(self) -> tuple[str | None, object]:
+        """The list's filter from Hjem's links: ``status=running``, or ``status=failed`` within ``days`` days
+        (services/home.py, the same criterion as Hjem's count); any other value is refused with a message."""
+        status, days = request.args.get("status"), request.args.get("days")
+        if status is None:
+            return None, None
+        if status == "running":
+            return status, Job.status == JobStatus.RUNNING
+        if status == "failed":
+            number = parse_id(days) if days is not None else home.failed_job_days()
+            if number is not None and 0 < number <= 3650:
+                return status, home.failed_jobs_clause(utcnow(), number)
+        flash(_("Unknown filter value: the list shows every job."), "error")
+        return None, None
+
     @expose("/")
     def index(self):
+        status, criterion = self._shown()
         rows = [
             {
                 "job": job,
@@ -118,9 +134,9 @@ class JobsView(BaseView):
                 "status": STATUS_LABELS[job.status],
                 "created": format_moment(job.created_at),
             }
-            for job in jobs.bureau_jobs(db.session, current_user.bureau_id)
+            for job in jobs.bureau_jobs(db.session, current_user.bureau_id, criterion=criterion)
         ]
-        return self.render("admin/jobs/list.html", rows=rows, limit=jobs.LIST_LIMIT)
+        return self.render("admin/jobs/list.html", rows=rows, limit=jobs.LIST_LIMIT, status=status)
 
     @expose("/<job_id>/")
     def job_view(self, job_id: str):

@@ -42,7 +42,7 @@ from models import (
     UserStatus,
     utcnow,
 )
-from services import policy, search
+from services import home, policy, search
 from services.formats import format_moment
 from services.invitations import InvitationReport, deactivate, invite_many, reactivate
 from services.links import LinkKind, link_lifetime
@@ -216,6 +216,26 @@ class ExpiresWithinFilter(BaseSQLAFilter):
         return _l("within (days)")
 
 
+class InvitationFilter(BaseSQLAFilter):
+    """Invitations of invited users: still waiting after Hjem's number of days, or expired (services/home.py)."""
+
+    WAITING, EXPIRED = "waiting", "expired"
+
+    def apply(self, query, value, alias=None):
+        now = utcnow()
+        if value == self.WAITING:
+            return query.filter(home.invitation_waiting_clause(now))
+        return query.filter(home.invitation_expired_clause(now))
+
+    def clean(self, value):
+        if value not in (self.WAITING, self.EXPIRED):
+            raise ValueError(value)
+        return value
+
+    def operation(self):
+        return _l("equals")
+
+
 class HoldsPackageFilter(BaseSQLAFilter):
     """Users that hold the chosen package today (``services.packages.holds_package_clause``)."""
 
@@ -312,6 +332,14 @@ class UserView(ArchiveMixin, GrantPackageMixin, SecureModelView):
         DateBetweenFilter(User.end_date, _l("End date")),
         DateSmallerFilter(User.end_date, _l("End date")),
         FilterEqual(User.reseller_role, _l("Bureau role"), options=choices(RESELLER_ROLE)),
+        InvitationFilter(
+            User.invitation_sent_at,
+            _l("Invitation"),
+            options=[
+                (InvitationFilter.WAITING, _l("not accepted after a few days")),
+                (InvitationFilter.EXPIRED, _l("expired")),
+            ],
+        ),
     )
     # Secrets never shown: the password hash, the open invitation link's nonce and the session token (the cookie's
     # revocation secret: with it and the key, a session of that user could be forged).

@@ -209,6 +209,9 @@ def pages(url: str) -> list[dict[str, Any]]:
             )
         found.append({"label": "billing page (previous month)", "path": "/admin/billing/", "kind": "billing"})
         found.append({"label": "home", "path": "/admin/", "kind": "home"})
+        # Hjem's links that no grid filter above covers: the jobs list by status.
+        found.append({"label": "jobs: running (from home)", "path": "/admin/jobs/?status=running", "kind": "jobs"})
+        found.append({"label": "jobs: failed (from home)", "path": "/admin/jobs/?status=failed&days=7", "kind": "jobs"})
         db.engine.dispose()
     return found
 

@@ -20,6 +20,8 @@ from models.billing import (
 from models.billing import attach_to_metadata as attach_billing_rules
 from models.bureau import Bureau
 from models.client import Client, ConsentStatus, ContactRole
+from models.counters import BureauCounter
+from models.counters import attach_to_metadata as attach_counters
 from models.job import Job, JobKind, JobRow, JobStatus
 from models.login_attempt import LoginFailure
 from models.outbox import OutboxMessage, OutboxStatus
@@ -43,6 +45,7 @@ from models.template import CustomerTemplate
 attach_to_metadata(db.metadata)
 attach_billing_rules(db.metadata)
 attach_search_indexes(db.metadata)
+attach_counters(db.metadata)
 
 
 @event.listens_for(User, "before_insert")
@@ -89,6 +92,7 @@ def _assignment_copies_package_kind(mapper, connection, assignment: PackageAssig
 
 
 __all__ = [
+    "BureauCounter",
     "STATUS_KINDS",
     "AlertKind",
     "RegistryAlert",

@@ -76,6 +76,15 @@ class Client(TenantOwned, Versioned, Timestamped, db.Model):
             sqlite_where=text("org_number IS NOT NULL"),
             postgresql_where=text("org_number IS NOT NULL"),
         ),
+        # Hjem: the live clients waiting for GDPR consent, oldest request first (few: most answer within days).
+        Index(
+            "ix_clients_consent_pending",
+            "bureau_id",
+            "consent_requested_at",
+            "id",
+            sqlite_where=text("consent_status = 'pending' AND archived_at IS NULL"),
+            postgresql_where=text("consent_status = 'pending' AND archived_at IS NULL"),
+        ),
         # The few archived clients: "not archived through its client" (the person and user grids) reads these
         # instead of every person's client.
         Index(

@@ -37,6 +37,8 @@ class Job(TenantOwned, Versioned, Timestamped, db.Model):
     __table_args__ = (
         # The "Jobber" list: a bureau's jobs, newest first.
         Index("ix_jobs_bureau_created", "bureau_id", "created_at", "id"),
+        # Hjem and the list's status filter: a bureau's running or failed jobs, newest first.
+        Index("ix_jobs_bureau_status_created", "bureau_id", "status", "created_at", "id"),
         # The worker's claim: queued jobs, and running ones whose lease has run out.
         Index("ix_jobs_status_locked_until", "status", "locked_until"),
         CheckConstraint(

@@ -170,6 +170,22 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
             sqlite_where=text("end_date IS NOT NULL"),
             postgresql_where=text("end_date IS NOT NULL"),
         ),
+        # Hjem: active users with an end date (expiring soon, or past it and not blocked yet by the daily job).
+        Index(
+            "ix_users_active_end_date",
+            "bureau_id",
+            "end_date",
+            sqlite_where=text("status = 'active' AND end_date IS NOT NULL"),
+            postgresql_where=text("status = 'active' AND end_date IS NOT NULL"),
+        ),
+        # Hjem: invitations sent and not accepted (waiting, or expired), oldest first.
+        Index(
+            "ix_users_invitation_open",
+            "bureau_id",
+            "invitation_sent_at",
+            sqlite_where=text("status = 'invited' AND accepted_at IS NULL AND invitation_sent_at IS NOT NULL"),
+            postgresql_where=text("status = 'invited' AND accepted_at IS NULL AND invitation_sent_at IS NOT NULL"),
+        ),
         Index(
             "ix_users_bureau_reseller_role",
             "bureau_id",

@@ -79,15 +79,15 @@ def format_moment(value: datetime | None, *, locale=None) -> str:
     return f"{format_day(local.date(), locale=found)}, {babel_dates.format_time(local, 'short', locale=found)}"
 
 
-def format_month(value, *, locale=None) -> str:
-    """A calendar month (a date in it, or a billing period ``YYYY-MM``): ``desember 2026``."""
+def format_month(value, *, short: bool = False, locale=None) -> str:
+    """A calendar month (a date in it, or a billing period ``YYYY-MM``): ``desember 2026``; ``short``: ``des.``."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
         value = date.fromisoformat(value[:7] + "-01")
     elif not isinstance(value, date):
         value = value.start  # a billing.Period
-    return babel_dates.format_date(value, "LLLL y", locale=_locale(locale))
+    return babel_dates.format_date(value, "LLL" if short else "LLLL y", locale=_locale(locale))
 
 
 def _local(value: datetime) -> datetime:

@@ -565,13 +565,12 @@ def run_until_idle(app: Flask, *, clock: Callable[[], datetime] = utcnow, limit:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def bureau_jobs(session: Session, bureau_id: int, limit: int = LIST_LIMIT) -> list[Job]:
-    """The "Jobber" list: the bureau's newest jobs."""
-    return list(
-        session.scalars(
-            select(Job).where(Job.bureau_id == bureau_id).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
-        )
-    )
+def bureau_jobs(session: Session, bureau_id: int, limit: int = LIST_LIMIT, criterion=None) -> list[Job]:
+    """The "Jobber" list: the bureau's newest jobs (those ``criterion`` keeps: Hjem's running or failed jobs)."""
+    query = select(Job).where(Job.bureau_id == bureau_id)
+    if criterion is not None:
+        query = query.where(criterion)
+    return list(session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)))
 
 
 def find_job(session: Session, bureau_id: int, job_id: int) -> Job | None:
