@@ -26,7 +26,19 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from sqlalchemy import Column, Connection, Engine, Table, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
-from models import AuditEntry, Bureau, Client, OutboxMessage, Package, PackageAssignment, PackageKind, Person, User
+from models import (
+    AlertKind,
+    AuditEntry,
+    Bureau,
+    Client,
+    OutboxMessage,
+    Package,
+    PackageAssignment,
+    PackageKind,
+    Person,
+    RegistryAlert,
+    User,
+)
 from models.base import utcnow
 from models.search import DOCUMENTS
 from services.billing_totals import record_bureau_change
@@ -80,6 +92,14 @@ OUTBOX_COLUMNS = (
     "id bureau_id message_id recipient subject body_text kind client_id related status attempts last_error sent_at"
     " version created_at"
 ).split()
+ALERT_COLUMNS = (
+    "id bureau_id client_id kind change_key org_number client_name details register_date seen_at acknowledged_at"
+    " acknowledged_by_label digested_at version"
+).split()
+# One client in ALERT_EVERY has had a register alert, and one alert in ALERT_OPEN_EVERY is still open (a million
+# clients: 5,000 alerts, 500 open), so the alerts grid and Hjem are measured with rows to read.
+ALERT_EVERY, ALERT_OFFSET, ALERT_OPEN_EVERY = 200, 77, 10
+ALERT_KINDS = tuple(AlertKind)
 # Who made the synthetic changes (the event log's "Who"), and over how long the history and e-mails are spread.
 STAFF_LABELS = ("Kari Nilsen", "Ola Haugen", "Ingrid Dahl", "Per Moen", "Synthetic load (CLI)")
 HISTORY_SPAN = timedelta(days=365)
@@ -92,6 +112,7 @@ LOADED_TABLES: tuple[Table, ...] = (
     PackageAssignment.__table__,
     AuditEntry.__table__,
     OutboxMessage.__table__,
+    RegistryAlert.__table__,
 )
 
 
@@ -115,6 +136,7 @@ class SeedSummary(TypedDict):
     package_assignments: int
     audit_entries: int
     outbox_messages: int
+    registry_alerts: int
 
 
 def persons_before(n: int) -> int:
@@ -132,6 +154,11 @@ def outbox_messages_before(n: int) -> int:
     return n + persons_before(n)
 
 
+def alerts_before(n: int) -> int:
+    """Register alerts of the first ``n`` synthetic clients (client ``i`` has one when ``i % 200 == 77``)."""
+    return (n + ALERT_EVERY - ALERT_OFFSET - 1) // ALERT_EVERY
+
+
 @dataclass(frozen=True)
 class _Plan:
     """Everything the row generators need, with constants already in the driver's format."""
@@ -143,6 +170,7 @@ class _Plan:
     assignment_base: int
     audit_base: int
     outbox_base: int
+    alert_base: int
     clients_total: int
     history_start: datetime  # the first client's history begins here; the last one's ends about now
     stamp: Callable[[datetime], Any]  # a timestamp as the driver takes it
@@ -249,15 +277,38 @@ class _Plan:
                 )  # fmt: skip
                 k += 1
 
+    def alerts(self, start: int, stop: int, org_numbers: Sequence[str]) -> Rows:
+        """A register alert for one client in ``ALERT_EVERY``, of every kind in turn; most acknowledged."""
+        bureau_id, stamp = self.bureau_id, self.stamp
+        alert_id = self.alert_base + alerts_before(start)
+        for i in range(start + (ALERT_OFFSET - start) % ALERT_EVERY, stop, ALERT_EVERY):
+            client_id = self.client_base + 1 + i
+            n = (i - ALERT_OFFSET) // ALERT_EVERY
+            kind = ALERT_KINDS[n % len(ALERT_KINDS)]
+            name = f"{TRADES[i % len(TRADES)]} {client_id} AS"
+            seen = self.moment(i, 7200)
+            details = (
+                {"old": name, "new": f"{name} Holding"} if kind is AlertKind.NAME_CHANGED else {"previous": "active"}
+            )
+            is_open = n % ALERT_OPEN_EVERY == 0
+            alert_id += 1
+            yield (
+                alert_id, bureau_id, client_id, kind.value, f"synthetic-{n}", org_numbers[i - start], name,
+                json.dumps(details), seen.date().isoformat(), stamp(seen), None if is_open else stamp(seen),
+                None if is_open else STAFF_LABELS[n % len(STAFF_LABELS)], stamp(seen), 1,
+            )  # fmt: skip
+
     def tables(self, start: int, stop: int, org_numbers: Iterator[str]) -> list[TableRows]:
         """The rows of clients ``start`` to ``stop - 1``, parents before children."""
+        numbers = list(itertools.islice(org_numbers, stop - start))
         return [
-            ("clients", CLIENT_COLUMNS, self.clients(start, stop, org_numbers)),
+            ("clients", CLIENT_COLUMNS, self.clients(start, stop, iter(numbers))),
             ("persons", PERSON_COLUMNS, self.persons(start, stop)),
             ("users", USER_COLUMNS, self.users(start, stop)),
             ("package_assignments", ASSIGNMENT_COLUMNS, self.assignments(start, stop)),
             ("audit_entries", AUDIT_COLUMNS, self.audit_entries(start, stop)),
             ("outbox_messages", OUTBOX_COLUMNS, self.outbox_messages(start, stop)),
+            ("registry_alerts", ALERT_COLUMNS, self.alerts(start, stop, numbers)),
         ]
 
 
@@ -312,6 +363,7 @@ def seed_synthetic(
         package_assignments=2 * persons,
         audit_entries=audit_entries_before(clients),
         outbox_messages=outbox_messages_before(clients),
+        registry_alerts=alerts_before(clients),
     )
 
 
@@ -400,6 +452,7 @@ def _plan(
         assignment_base=highest_id(assignments),
         audit_base=highest_id(AuditEntry.__table__),
         outbox_base=highest_id(OutboxMessage.__table__),
+        alert_base=highest_id(RegistryAlert.__table__),
         clients_total=clients_total,
         history_start=utcnow() - HISTORY_SPAN,
         stamp=_stamper(connection),

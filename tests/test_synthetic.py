@@ -20,9 +20,27 @@ from stdnum.no import orgnr
 from app import create_app
 from cli_synthetic import seed_synthetic_command
 from extensions import db
-from models import AuditEntry, Bureau, Client, OutboxMessage, Package, PackageAssignment, PackageKind, Person, User
+from models import (
+    AlertKind,
+    AuditEntry,
+    Bureau,
+    Client,
+    OutboxMessage,
+    Package,
+    PackageAssignment,
+    PackageKind,
+    Person,
+    RegistryAlert,
+    User,
+)
 from services.errors import DomainError
-from services.synthetic import SYNTHETIC_BUREAU_NAME, SYNTHETIC_BUREAU_ORG_NUMBER, persons_before, seed_synthetic
+from services.synthetic import (
+    SYNTHETIC_BUREAU_NAME,
+    SYNTHETIC_BUREAU_ORG_NUMBER,
+    alerts_before,
+    persons_before,
+    seed_synthetic,
+)
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -213,3 +231,23 @@ def test_history_and_e_mails_come_with_the_clients(synthetic_app: Flask) -> None
     assert invited == set(db.session.scalars(select(Person.email)))
     if db.engine.dialect.name == "sqlite":
         assert db.session.scalar(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'outbox_messages'")) > 0
+
+
+def test_register_alerts_come_with_the_clients(synthetic_app: Flask) -> None:
+    """One client in 200 has a register alert of its own, in its bureau, naming it by its number; one in ten of those
+    is open, so the alerts grid and Hjem have rows at scale. In batches that do not start at a multiple of 200 the
+    ids and clients still fit together."""
+    summary = seed_synthetic(db.engine, clients=1_000, batch_size=333)
+    assert summary["registry_alerts"] == alerts_before(1_000) == 5
+    alerts = db.session.execute(
+        select(RegistryAlert.id, RegistryAlert.client_id, RegistryAlert.org_number, RegistryAlert.bureau_id)
+    ).all()
+    assert len(alerts) == 5 and len({alert_id for alert_id, *_ in alerts}) == 5
+    clients = {row.id: row for row in db.session.execute(select(Client.id, Client.org_number, Client.bureau_id))}
+    first_client = min(clients)
+    for _alert_id, client_id, org_number, bureau_id in alerts:
+        assert (client_id - first_client) % 200 == 77
+        assert clients[client_id].org_number == org_number and clients[client_id].bureau_id == bureau_id
+    open_ids = db.session.scalars(select(RegistryAlert.id).where(RegistryAlert.acknowledged_at.is_(None))).all()
+    assert len(open_ids) == 1
+    assert {kind for kind in db.session.scalars(select(RegistryAlert.kind))} == set(list(AlertKind)[:5])
