@@ -77,7 +77,7 @@ class SavedViewsMixin:
         spec = self.grid_arguments()
         menu = saved_views.menu(db.session, current_user, spec.grid)
         if not request.args and menu.default is not None:
-            return self._open_view(spec, menu.default.id)
+            return self._open_saved_view(spec, menu.default.id)
         current = saved_views.check_arguments(spec, request.args.items(multi=True), stored=False)
         back = urlencode(list(current.url_args(spec).items()))
         g.saved_views = {
@@ -89,15 +89,15 @@ class SavedViewsMixin:
         }
         return super().index_view()
 
-    def _grid_url(self, spec: GridArguments, arguments: saved_views.Arguments) -> str:
+    def _saved_view_url(self, spec: GridArguments, arguments: saved_views.Arguments) -> str:
         return self.get_url(".index_view", **arguments.url_args(spec))
 
-    def _back(self, spec: GridArguments, back: str | None) -> Any:
+    def _saved_view_back(self, spec: GridArguments, back: str | None) -> Any:
         """Back to the grid as it was: the form's ``back`` (the grid's query string), checked again."""
         arguments = saved_views.check_arguments(spec, saved_views.parse_query(back or ""), stored=False)
-        return redirect(self._grid_url(spec, arguments))
+        return redirect(self._saved_view_url(spec, arguments))
 
-    def _open_view(self, spec: GridArguments, view_id: int | None):
+    def _open_saved_view(self, spec: GridArguments, view_id: int | None):
         try:
             arguments = saved_views.apply_view(db.session, spec, actor=current_user, view_id=view_id)
         except SavedViewError as exc:
@@ -113,7 +113,7 @@ class SavedViewsMixin:
                 ),
                 "warning",
             )
-        return redirect(self._grid_url(spec, arguments))
+        return redirect(self._saved_view_url(spec, arguments))
 
     # --- the routes -------------------------------------------------------------------------
     @expose("/views/<view_id>/")
@@ -121,7 +121,7 @@ class SavedViewsMixin:
         """Open a saved view: its arguments, checked against the grid as it is now."""
         from admin_views.base import parse_id
 
-        return self._open_view(self.grid_arguments(), parse_id(view_id))
+        return self._open_saved_view(self.grid_arguments(), parse_id(view_id))
 
     @expose("/views/", methods=("POST",))
     def saved_view_save(self):
@@ -129,7 +129,7 @@ class SavedViewsMixin:
         form = SaveViewForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._back(spec, None)
+            return self._saved_view_back(spec, None)
         dropped = 0
         with unit_of_work() as work:
             view, dropped = saved_views.save_view(
@@ -153,7 +153,7 @@ class SavedViewsMixin:
                     ),
                     "warning",
                 )
-        return self._back(spec, form.back.data)
+        return self._saved_view_back(spec, form.back.data)
 
     @expose("/views/<view_id>/rename/", methods=("POST",))
     def saved_view_rename(self, view_id: str):
@@ -162,7 +162,7 @@ class SavedViewsMixin:
         spec, form = self.grid_arguments(), RenameViewForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._back(spec, None)
+            return self._saved_view_back(spec, None)
         with unit_of_work() as work:
             view = saved_views.rename_view(
                 db.session, actor=current_user, grid=spec.grid, view_id=parse_id(view_id), name=form.name.data
@@ -170,7 +170,7 @@ class SavedViewsMixin:
             name = view.name
         if work.done:
             flash(_("The view was renamed to “%(name)s”.", name=name), "success")
-        return self._back(spec, form.back.data)
+        return self._saved_view_back(spec, form.back.data)
 
     @expose("/views/<view_id>/delete/", methods=("POST",))
     def saved_view_delete(self, view_id: str):
@@ -179,12 +179,12 @@ class SavedViewsMixin:
         spec, form = self.grid_arguments(), SavedViewButtonForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._back(spec, None)
+            return self._saved_view_back(spec, None)
         with unit_of_work() as work:
             saved_views.delete_view(db.session, actor=current_user, grid=spec.grid, view_id=parse_id(view_id))
         if work.done:
             flash(_("The view was deleted."), "success")
-        return self._back(spec, form.back.data)
+        return self._saved_view_back(spec, form.back.data)
 
     @expose("/views/<view_id>/default/", methods=("POST",))
     def saved_view_default(self, view_id: str):
@@ -193,22 +193,22 @@ class SavedViewsMixin:
         spec, form = self.grid_arguments(), SavedViewButtonForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._back(spec, None)
+            return self._saved_view_back(spec, None)
         with unit_of_work() as work:
             view = saved_views.set_default(db.session, actor=current_user, grid=spec.grid, view_id=parse_id(view_id))
             name = view.name
         if work.done:
             flash(_("“%(name)s” now opens when you open this list.", name=name), "success")
-        return self._back(spec, form.back.data)
+        return self._saved_view_back(spec, form.back.data)
 
     @expose("/views/no-default/", methods=("POST",))
     def saved_view_no_default(self):
         spec, form = self.grid_arguments(), SavedViewButtonForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._back(spec, None)
+            return self._saved_view_back(spec, None)
         with unit_of_work() as work:
             saved_views.clear_default(db.session, actor=current_user, grid=spec.grid)
         if work.done:
             flash(_("This list now opens without a saved view."), "success")
-        return self._back(spec, form.back.data)
+        return self._saved_view_back(spec, form.back.data)

@@ -3,7 +3,7 @@
 A view is stored as the grid's own query arguments (``services.saved_views`` checks them against the grid's filters,
 sorts and page sizes before they are stored and again before they are applied), and a grid is named by its view's
 endpoint ("clients", "users", …). The menu on a grid is read with one query (``ix_saved_views_owner`` for one's own,
-``ix_saved_views_shared`` for the bureau's shared ones), so a grid page costs the same whether there are views or not.
+``ix_saved_views_bureau`` for the bureau's shared ones), so a grid page costs the same whether there are views or not.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import TenantOwned, Versioned, utcnow
+from models.base import Versioned, utcnow
 
 NAME_LENGTH = 80
 GRID_LENGTH = 64
 
 
-class SavedView(TenantOwned, Versioned, db.Model):
+class SavedView(Versioned, db.Model):
     __tablename__ = "saved_views"
     __table_args__ = (
         # One name per grid and owner among private views, and per grid among the bureau's shared views, compared
@@ -32,7 +32,7 @@ class SavedView(TenantOwned, Versioned, db.Model):
             "grid",
             "name_key",
             unique=True,
-            sqlite_where=text("shared = 0"),  # as SQLAlchemy writes "not shared" for SQLite, so queries use it
+            sqlite_where=text("shared = 0"),
             postgresql_where=text("NOT shared"),
         ),
         Index(
@@ -46,17 +46,13 @@ class SavedView(TenantOwned, Versioned, db.Model):
         ),
         # The menu: one's own views of a grid, and the bureau's shared views of it.
         Index("ix_saved_views_owner", "owner_id", "grid", "name_key"),
-        Index(
-            "ix_saved_views_shared",
-            "bureau_id",
-            "grid",
-            "name_key",
-            sqlite_where=text("shared"),
-            postgresql_where=text("shared"),
-        ),
+        # (and the bureau's rows when a bureau is deleted)
+        Index("ix_saved_views_bureau", "bureau_id", "grid", "shared", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # A tenant's row (``TenantOwned``), indexed by ``ix_saved_views_bureau`` rather than on its own.
+    bureau_id: Mapped[int] = mapped_column(ForeignKey("bureaus.id", ondelete="CASCADE"), nullable=False)
     grid: Mapped[str] = mapped_column(String(GRID_LENGTH), nullable=False)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), nullable=False)
     name_key: Mapped[str] = mapped_column(String(4 * NAME_LENGTH), nullable=False)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select, union_all
+from sqlalchemy import and_, false, func, select, true, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,7 @@ from services.search import MAX_SEARCH_LENGTH
 MAX_VIEWS = 50  # private views per owner and grid; shared views per bureau and grid
 MAX_FILTERS = 20
 MAX_QUERY_LENGTH = 4000  # the stored query string (a Text column takes at most 5000 characters)
+MAX_ID = 2**31 - 1  # the id column is an Integer: 32 bits on PostgreSQL
 MAX_VALUE_LENGTH = 1000  # one filter value (``admin_views.base.filter_value_ok`` allows no more)
 
 
@@ -173,8 +174,10 @@ class Menu:
 
 
 def _scope(shared: bool):
-    """Shared or private, written as the partial indexes' conditions are (a bound parameter would not match them)."""
-    return SavedView.__table__.c.shared if shared else ~SavedView.__table__.c.shared
+    """Shared or private as a constant ("shared = 1" on SQLite), so the planner can use it in an index and see that
+    it implies a partial unique index's condition (a bound parameter would hide both)."""
+    column = SavedView.__table__.c.shared
+    return column == true() if shared else column == false()
 
 
 def menu(session: Session, actor: User, grid: str) -> Menu:
@@ -294,7 +297,8 @@ def _flush_unique(session: Session) -> None:
 def visible_view(session: Session, *, actor: User, grid: str, view_id: int | None) -> SavedView:
     """A view ``actor`` may see on ``grid`` (theirs, or shared in their bureau), or ``SavedViewError``: another
     bureau's view, another user's private view and an id that does not exist are all simply not found."""
-    view = session.get(SavedView, view_id) if view_id is not None else None
+    in_range = view_id is not None and 0 < view_id <= MAX_ID  # PostgreSQL refuses a wider number for the column
+    view = session.get(SavedView, view_id) if in_range else None
     if (
         view is None
         or view.grid != grid

@@ -39,15 +39,8 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_views")),
     )
     with op.batch_alter_table("saved_views", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_saved_views_bureau_id"), ["bureau_id"], unique=False)
         batch_op.create_index("ix_saved_views_owner", ["owner_id", "grid", "name_key"], unique=False)
-        batch_op.create_index(
-            "ix_saved_views_shared",
-            ["bureau_id", "grid", "name_key"],
-            unique=False,
-            sqlite_where=sa.text("shared"),
-            postgresql_where=sa.text("shared"),
-        )
+        batch_op.create_index("ix_saved_views_bureau", ["bureau_id", "grid", "shared", "name_key"], unique=False)
         batch_op.create_index(
             "uq_saved_views_private_name",
             ["owner_id", "grid", "name_key"],
