@@ -80,12 +80,14 @@ class SavedViewsMixin:
             return self._open_saved_view(spec, menu.default.id)
         current = saved_views.check_arguments(spec, request.args.items(multi=True), stored=False)
         back = urlencode(list(current.url_args(spec).items()))
+        link = self.get_url(".saved_view_open", view_id="0").rsplit("/0/", 1)[0] + "/{}/"  # one url_for, not 100
         g.saved_views = {
             "menu": menu,
+            "links": [(entry, link.format(entry.id)) for entry in menu.entries],
             "current": current.stored,
             "plain_url": self.get_url(".index_view", page_size=spec.default_page_size),
+            "manage_url": self.get_url(".saved_view_manage", back=back),
             "save_back": request.query_string.decode("latin-1")[:20000],  # what is saved (dropped args counted)
-            "back": back,
         }
         return super().index_view()
 
@@ -96,6 +98,27 @@ class SavedViewsMixin:
         """Back to the grid as it was: the form's ``back`` (the grid's query string), checked again."""
         arguments = saved_views.check_arguments(spec, saved_views.parse_query(back or ""), stored=False)
         return redirect(self._saved_view_url(spec, arguments))
+
+    def _saved_view_manage(self, spec: GridArguments, back: str | None) -> Any:
+        """To the list's "Behandle visninger" page, which leads back to the grid as it was."""
+        arguments = saved_views.check_arguments(spec, saved_views.parse_query(back or ""), stored=False)
+        return redirect(self.get_url(".saved_view_manage", back=urlencode(list(arguments.url_args(spec).items()))))
+
+    @expose("/views/manage/")
+    def saved_view_manage(self):
+        """ "Behandle visninger": the views of this list the staff member sees, with default, rename and delete."""
+        spec = self.grid_arguments()
+        arguments = saved_views.check_arguments(
+            spec, saved_views.parse_query(request.args.get("back", "")), stored=False
+        )
+        back = urlencode(list(arguments.url_args(spec).items()))
+        return self.render(
+            "admin/model/saved_views.html",
+            menu=saved_views.menu(db.session, current_user, spec.grid),
+            back=back,
+            grid_url=self._saved_view_url(spec, arguments),
+            grid_name=self.name,
+        )
 
     def _open_saved_view(self, spec: GridArguments, view_id: int | None):
         try:
@@ -162,7 +185,7 @@ class SavedViewsMixin:
         spec, form = self.grid_arguments(), RenameViewForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._saved_view_back(spec, None)
+            return self._saved_view_manage(spec, None)
         with unit_of_work() as work:
             view = saved_views.rename_view(
                 db.session, actor=current_user, grid=spec.grid, view_id=parse_id(view_id), name=form.name.data
@@ -170,7 +193,7 @@ class SavedViewsMixin:
             name = view.name
         if work.done:
             flash(_("The view was renamed to “%(name)s”.", name=name), "success")
-        return self._saved_view_back(spec, form.back.data)
+        return self._saved_view_manage(spec, form.back.data)
 
     @expose("/views/<view_id>/delete/", methods=("POST",))
     def saved_view_delete(self, view_id: str):
@@ -179,12 +202,12 @@ class SavedViewsMixin:
         spec, form = self.grid_arguments(), SavedViewButtonForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._saved_view_back(spec, None)
+            return self._saved_view_manage(spec, None)
         with unit_of_work() as work:
             saved_views.delete_view(db.session, actor=current_user, grid=spec.grid, view_id=parse_id(view_id))
         if work.done:
             flash(_("The view was deleted."), "success")
-        return self._saved_view_back(spec, form.back.data)
+        return self._saved_view_manage(spec, form.back.data)
 
     @expose("/views/<view_id>/default/", methods=("POST",))
     def saved_view_default(self, view_id: str):
@@ -193,22 +216,22 @@ class SavedViewsMixin:
         spec, form = self.grid_arguments(), SavedViewButtonForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._saved_view_back(spec, None)
+            return self._saved_view_manage(spec, None)
         with unit_of_work() as work:
             view = saved_views.set_default(db.session, actor=current_user, grid=spec.grid, view_id=parse_id(view_id))
             name = view.name
         if work.done:
             flash(_("“%(name)s” now opens when you open this list.", name=name), "success")
-        return self._saved_view_back(spec, form.back.data)
+        return self._saved_view_manage(spec, form.back.data)
 
     @expose("/views/no-default/", methods=("POST",))
     def saved_view_no_default(self):
         spec, form = self.grid_arguments(), SavedViewButtonForm()
         if not form.validate():
             flash(_("The form has expired. Reload the page and try again."), "error")
-            return self._saved_view_back(spec, None)
+            return self._saved_view_manage(spec, None)
         with unit_of_work() as work:
             saved_views.clear_default(db.session, actor=current_user, grid=spec.grid)
         if work.done:
             flash(_("This list now opens without a saved view."), "success")
-        return self._saved_view_back(spec, form.back.data)
+        return self._saved_view_manage(spec, form.back.data)

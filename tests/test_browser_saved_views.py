@@ -71,7 +71,8 @@ def test_a_saved_view_restores_filters_and_sort_from_the_menu_and_as_the_default
     assert browser.find_element(By.CSS_SELECTOR, ".saved-view-link.active").get_attribute("aria-current") == "true"
 
     # Set it as the default, then open the bare grid: the view applies; "no view" gives the plain list back.
-    browser.find_element(By.CSS_SELECTOR, "details.saved-view-manage summary").click()
+    browser.find_element(By.ID, "saved-views-toggle").click()
+    wait.until(ec.element_to_be_clickable((By.ID, "saved-views-manage"))).click()
     browser.find_element(By.XPATH, "//button[normalize-space()='Bruk som standard']").click()
     wait.until(lambda d: "åpnes nå" in d.find_element(By.CSS_SELECTOR, ".alert").text)
     db.session.rollback()
@@ -91,9 +92,10 @@ def test_a_saved_view_restores_filters_and_sort_from_the_menu_and_as_the_default
     browser.set_window_size(390, 844)
     browser.get(f"{live_server}/admin/clients/?page_size=50")
     browser.find_element(By.CSS_SELECTOR, "details.saved-view-save summary").click()
-    browser.find_element(By.CSS_SELECTOR, "details.saved-view-manage summary").click()
-    overflow = browser.execute_script(
-        "return [...document.querySelectorAll('.saved-views, .saved-views input, .saved-views button')]"
+    overflowing = (
+        "return [...document.querySelectorAll(arguments[0])]"
         ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.outerHTML.slice(0, 80));"
     )
-    assert overflow == []
+    assert browser.execute_script(overflowing, ".saved-views, .saved-views input, .saved-views button") == []
+    browser.get(f"{live_server}/admin/clients/views/manage/")
+    assert browser.execute_script(overflowing, ".saved-view-row, .saved-view-row input, .saved-view-row button") == []

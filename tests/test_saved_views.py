@@ -123,7 +123,9 @@ def test_the_default_view_opens_the_bare_grid_and_the_plain_list_is_always_reach
     [view] = views()
     assert client.get("/admin/clients/").status_code == 200  # no default yet
 
-    client.post(f"/admin/clients/views/{view.id}/default/", data={"back": ""})
+    answer = client.post(f"/admin/clients/views/{view.id}/default/", data={"back": "sort=1&flt0_0=0"})
+    manage = location_args(answer)
+    assert manage == {"_path": "/admin/clients/views/manage/", "back": "flt0_0=0&sort=1&page_size=50"}
     assert defaults() == [(user.id, "clients", view.id)]
     bare = client.get("/admin/clients/")
     assert location_args(bare)["flt0_0"] == "1" and location_args(bare)["sort"] == "0"
@@ -332,11 +334,16 @@ def test_hostile_saved_arguments_are_dropped_before_they_are_stored(client, logi
 )
 def test_a_forms_way_back_is_always_the_grid(client, login_as, back):
     login_as("staff")
-    for path in ("/admin/clients/views/", "/admin/clients/views/no-default/"):
-        response = client.post(path, data={"name": "Tilbake", "back": back})
-        target = location_args(response)
-        assert target["_path"] == "/admin/clients/"
-        assert "evil" not in response.headers["Location"]
+    response = client.post("/admin/clients/views/", data={"name": "Tilbake", "back": back})
+    assert location_args(response)["_path"] == "/admin/clients/"
+    assert "evil" not in response.headers["Location"]
+    response = client.post("/admin/clients/views/no-default/", data={"back": back})
+    target = location_args(response)
+    assert target["_path"] == "/admin/clients/views/manage/"
+    assert "evil" not in response.headers["Location"]
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    assert 'href="/admin/clients/?page_size=50" id="saved-views-back"' in page.get_data(as_text=True)
 
 
 def test_a_stored_view_whose_filter_or_column_is_gone_opens_without_it_and_says_so(client, login_as):
