@@ -212,6 +212,9 @@ def test_a_shared_view_is_the_bureaus_and_only_its_owner_or_an_administrator_cha
 
     login(colleague)  # the bureau's staff: sees, opens and may make it their default, but not rename or delete
     assert "Delt" in client.get("/admin/clients/?page_size=50").get_data(as_text=True)
+    manage = client.get("/admin/clients/views/manage/").get_data(as_text=True)
+    assert f"/views/{view.id}/default/" in manage
+    assert f"/views/{view.id}/rename/" not in manage and f"/views/{view.id}/delete/" not in manage
     assert location_args(client.get(f"/admin/clients/views/{view.id}/"))["flt0_0"] == "1"
     refused = client.post(f"/admin/clients/views/{view.id}/rename/", data={"name": "Kapret"}, follow_redirects=True)
     assert "administrator" in flashes(refused)
@@ -222,6 +225,8 @@ def test_a_shared_view_is_the_bureaus_and_only_its_owner_or_an_administrator_cha
     client.post("/logout")
 
     login(admin)
+    manage = client.get("/admin/clients/views/manage/").get_data(as_text=True)
+    assert f"/views/{view.id}/rename/" in manage and f"/views/{view.id}/delete/" in manage
     client.post(f"/admin/clients/views/{view.id}/rename/", data={"name": "Omdøpt av admin"})
     assert [v.name for v in views()] == ["Omdøpt av admin"]
     client.post(f"/admin/clients/views/{view.id}/delete/")
