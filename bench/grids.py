@@ -209,6 +209,10 @@ def pages(url: str) -> list[dict[str, Any]]:
             )
         found.append({"label": "billing page (previous month)", "path": "/admin/billing/", "kind": "billing"})
         found.append({"label": "home", "path": "/admin/", "kind": "home"})
+        # Every grid page above also reads its saved-views menu (one indexed query); this is their own page.
+        found.append(
+            {"label": "saved views: manage (clients)", "path": "/admin/clients/views/manage/", "kind": "views"}
+        )
         db.engine.dispose()
     return found
 

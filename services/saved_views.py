@@ -289,7 +289,8 @@ def _flush_unique(session: Session) -> None:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        if "uq_saved_views" in str(exc.orig):
+        detail = str(exc.orig)  # PostgreSQL names the index, SQLite its columns
+        if "uq_saved_views" in detail or "saved_views.name_key" in detail:
             raise SavedViewError(TAKEN) from exc
         raise
 

@@ -462,3 +462,15 @@ def test_the_menu_query_reads_the_saved_view_indexes(app, bureau, make_staff, di
     finally:
         raw.close()
     assert db.session.scalar(select(func.count()).select_from(SavedView)) == 0
+
+
+def test_two_saves_of_one_name_at_once_meet_the_unique_index_and_the_second_gets_the_message(
+    client, login_as, monkeypatch
+):
+    """The check before the insert can pass for both of two simultaneous saves; the database's index decides."""
+    login_as("staff")
+    monkeypatch.setattr(saved_views, "_name_taken", lambda *args, **kwargs: False)
+    save(client, "Samtidig", shared="y")
+    second = save(client, "SAMTIDIG", shared="y", follow_redirects=True)
+    assert second.status_code == 200 and flashes(second)
+    assert [(v.name, v.shared) for v in views()] == [("Samtidig", True)]
