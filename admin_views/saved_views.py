@@ -66,8 +66,7 @@ class SavedViewsMixin:
             default_page_size=self.page_size,
             searchable=bool(self._search_supported),
         )
-        if not any(getattr(flt.options, "per_request", False) for _key, (_i, flt) in (self._filter_args or {}).items()):
-            self._grid_arguments = spec
+        self._grid_arguments = spec  # the filters' checks read their options when called, so this holds
         return spec
 
     # --- the grid ---------------------------------------------------------------------------
@@ -94,24 +93,27 @@ class SavedViewsMixin:
     def _saved_view_url(self, spec: GridArguments, arguments: saved_views.Arguments) -> str:
         return self.get_url(".index_view", **arguments.url_args(spec))
 
-    def _saved_view_back(self, spec: GridArguments, back: str | None) -> Any:
-        """Back to the grid as it was: the form's ``back`` (the grid's query string), checked again."""
+    @staticmethod
+    def _checked_back(spec: GridArguments, back: str | None) -> tuple[saved_views.Arguments, str]:
+        """A form's or link's ``back`` (the grid's query string) as the grid takes it, and as a query string."""
         arguments = saved_views.check_arguments(spec, saved_views.parse_query(back or ""), stored=False)
+        return arguments, urlencode(list(arguments.url_args(spec).items()))
+
+    def _saved_view_back(self, spec: GridArguments, back: str | None) -> Any:
+        """Back to the grid as it was."""
+        arguments, _query = self._checked_back(spec, back)
         return redirect(self._saved_view_url(spec, arguments))
 
     def _saved_view_manage(self, spec: GridArguments, back: str | None) -> Any:
         """To the list's "Behandle visninger" page, which leads back to the grid as it was."""
-        arguments = saved_views.check_arguments(spec, saved_views.parse_query(back or ""), stored=False)
-        return redirect(self.get_url(".saved_view_manage", back=urlencode(list(arguments.url_args(spec).items()))))
+        _arguments, query = self._checked_back(spec, back)
+        return redirect(self.get_url(".saved_view_manage", back=query))
 
     @expose("/views/manage/")
     def saved_view_manage(self):
         """ "Behandle visninger": the views of this list the staff member sees, with default, rename and delete."""
         spec = self.grid_arguments()
-        arguments = saved_views.check_arguments(
-            spec, saved_views.parse_query(request.args.get("back", "")), stored=False
-        )
-        back = urlencode(list(arguments.url_args(spec).items()))
+        arguments, back = self._checked_back(spec, request.args.get("back"))
         return self.render(
             "admin/model/saved_views.html",
             menu=saved_views.menu(db.session, current_user, spec.grid),
