@@ -186,6 +186,7 @@ def test_a_private_view_is_its_owners_alone(client, login, owner_and_others):
         login(other)
         menu = client.get("/admin/clients/?page_size=50").get_data(as_text=True)
         assert "Privat" not in menu
+        assert "Privat" not in client.get("/admin/clients/views/manage/").get_data(as_text=True)
         _try_everything(client, view.id)
         [kept] = views()
         assert (kept.name, kept.query) == ("Privat", STORED)
