@@ -67,7 +67,7 @@ class SavedView(Versioned, db.Model):
         return self.name
 
 
-class SavedViewDefault(db.Model):
+class SavedViewDefault(Versioned, db.Model):
     """The view a staff member's bare grid opens with: one per user and grid; gone with the view."""
 
     __tablename__ = "saved_view_defaults"

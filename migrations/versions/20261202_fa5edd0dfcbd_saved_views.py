@@ -61,6 +61,7 @@ def upgrade():
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("grid", sa.String(length=64), nullable=False),
         sa.Column("view_id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_saved_view_defaults_user_id_users"), ondelete="CASCADE"
         ),
