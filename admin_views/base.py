@@ -31,6 +31,7 @@ from wtforms import HiddenField, SelectField
 from wtforms.validators import ValidationError
 
 from admin_views.labels import enum_label, select_field, yes_no
+from admin_views.saved_views import SavedViewsMixin
 from admin_views.submissions import OneTimeCreateMixin
 from extensions import db
 from forms.base import TranslatedForm
@@ -421,7 +422,7 @@ class UserAjaxLoader(TenantAjaxLoader):
         return query.join(User.person).order_by(Person.last_name, Person.first_name, User.id)
 
 
-class SecureModelView(OneTimeCreateMixin, ModelView):
+class SecureModelView(SavedViewsMixin, OneTimeCreateMixin, ModelView):
     """Logged-in staff of one bureau see and change only that bureau's rows."""
 
     admin_only = False

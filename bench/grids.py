@@ -212,6 +212,10 @@ def pages(url: str) -> list[dict[str, Any]]:
         # Hjem's links that no grid filter above covers: the jobs list by status.
         found.append({"label": "jobs: running (from home)", "path": "/admin/jobs/?status=running", "kind": "jobs"})
         found.append({"label": "jobs: failed (from home)", "path": "/admin/jobs/?status=failed&days=7", "kind": "jobs"})
+        # Every grid page above also reads its saved-views menu (one indexed query); this is their own page.
+        found.append(
+            {"label": "saved views: manage (clients)", "path": "/admin/clients/views/manage/", "kind": "views"}
+        )
         db.engine.dispose()
     return found
 

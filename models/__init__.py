@@ -38,6 +38,7 @@ from models.person import (
     UserStatus,
 )
 from models.rules import attach_to_metadata
+from models.saved_view import SavedView, SavedViewDefault
 from models.search import attach_to_metadata as attach_search_indexes
 from models.submission import SubmissionToken
 from models.template import CustomerTemplate
@@ -128,6 +129,8 @@ __all__ = [
     "Person",
     "PersonKind",
     "ResellerRole",
+    "SavedView",
+    "SavedViewDefault",
     "StaffRole",
     "SubmissionToken",
     "User",

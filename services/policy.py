@@ -26,6 +26,7 @@ administrator or an ordinary employee of the bureau); managing staff is administ
 | user.change_access (packages, permissions, bureau role, bank, user administration) | not a staff user | yes |
 | user.invite | not a staff user; only an invitable user | only an invitable user |
 | user.set_staff_role | no | yes, never their own |
+| saved_view.change (rename, delete) | their own views | their own views, and the bureau's shared views |
 
 A bureau user (an employee's access to a client, ``PersonKind.RESELLER_USER``) counts as its employee in the "staff"
 column: its name, e-mail, bureau role, bank access, end date and status are the employee's, so ordinary staff do not
@@ -82,6 +83,7 @@ class Verb(enum.StrEnum):
     USER_CHANGE_ACCESS = "user.change_access"
     USER_INVITE = "user.invite"
     USER_SET_STAFF_ROLE = "user.set_staff_role"
+    SAVED_VIEW_CHANGE = "saved_view.change"
 
 
 # Verbs only a bureau administrator may use at all.
@@ -130,6 +132,8 @@ REFUSALS = {
     "last_admin": _l("The bureau would have no active administrator left: make another user administrator first."),
     "activation": _l("A user becomes active only by accepting the invitation: send an invitation instead."),
     "password": _l("Nobody can set another user's password: send an invitation instead."),
+    "shared_view": _l("Only the owner of a shared view or a bureau administrator can rename or delete it."),
+    "private_view": _l("The saved view was not found. It may have been deleted."),
 }
 
 
@@ -216,6 +220,8 @@ def refusal(session: Session, actor: User | None, verb: Verb, target: object = N
     bureau_id = _target_bureau_id(target)
     if bureau_id is not None and bureau_id != me.bureau_id:
         return str(REFUSALS["other_bureau"])
+    if verb is Verb.SAVED_VIEW_CHANGE:
+        return _saved_view_refusal(session, me, target)
     target_id = _target_user_id(target)
     if target_id is not None:
         oneself = target_id == me.user_id
@@ -231,6 +237,26 @@ def refusal(session: Session, actor: User | None, verb: Verb, target: object = N
             if employee is not None and employee.is_staff:
                 return str(REFUSALS["protects_staff"])
     return _state_refusal(verb, target)
+
+
+def _saved_view_refusal(session: Session, me: Stored, target: object) -> str | None:
+    """A private view is its owner's alone (to anyone else it does not exist); a shared one is also the bureau
+    administrators' to rename or delete. Read from the stored row, not from the object a form may have changed."""
+    from models.saved_view import SavedView
+
+    with session.no_autoflush:
+        row = session.execute(
+            select(SavedView.owner_id, SavedView.shared, SavedView.bureau_id).where(
+                SavedView.id == getattr(target, "id", None)
+            )
+        ).first()
+    if row is None or row.bureau_id != me.bureau_id:
+        return str(REFUSALS["private_view"])
+    if row.owner_id == me.user_id:
+        return None
+    if not row.shared:
+        return str(REFUSALS["private_view"])
+    return None if me.is_admin else str(REFUSALS["shared_view"])
 
 
 def can(session: Session, actor: User | None, verb: Verb, target: object = None) -> bool:

@@ -44,8 +44,9 @@ ACTS_WITHOUT_INPUT = {
 # view folds the waiting changes into (derived caches, services/billing_totals.py).
 COUNT_EXEMPT = {"login_failures", "billing_changes", "billing_totals", "billing_client_totals", "package_holder_counts"}
 # Tables whose create forms are free text only (a code and a name), so "-1" or "not_a_value" is a valid entry there;
-# their creation is recorded in the event log.
-FREE_TEXT_CREATES = {"permissions", "customer_templates", "audit_entries", "search_documents"}
+# their creation is recorded in the event log. A saved view is a name over the grid's checked arguments (a personal
+# setting, not logged): "-1" is a valid name, NUL and 10 kB are refused like everywhere else.
+FREE_TEXT_CREATES = {"permissions", "customer_templates", "audit_entries", "search_documents", "saved_views"}
 _FIELD = re.compile(r'<(?:input|select|textarea)\b[^>]*\bname="([^"]+)"', re.IGNORECASE)
 _TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
