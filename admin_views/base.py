@@ -368,17 +368,22 @@ class TenantAjaxLoader(QueryAjaxModelLoader):
         self.searchable = options.pop("search", None)
         super().__init__(name, db, model, **options)
 
-    def bureau_query(self):
-        query = super().get_query().filter(self.model.bureau_id == current_user.bureau_id)
+    def bureau_query(self, *, by_candidates: bool = False):
+        """The bureau's rows (and the loader's own criteria). With ``by_candidates`` the search has already named
+        the few rows it may be (``id IN (...)``): the bureau is then compared as "+ 0", so that no index can lead
+        with it and the planner fetches the candidates by id instead of walking the bureau's index through every
+        row of the kind (SQLite did that for the assignments' user picker: 220 ms at a million clients)."""
+        bureau = self.model.bureau_id
+        query = super().get_query().filter((bureau + 0 if by_candidates else bureau) == current_user.bureau_id)
         for criterion in self.extra_criteria:
             query = query.filter(criterion)
         return query
 
-    def get_query(self):
+    def get_query(self, *, by_candidates: bool = False):
         """What the picker offers: archived rows (and the people of archived clients) are not offered."""
         from services.archive import ARCHIVABLE, is_live
 
-        query = self.bureau_query()
+        query = self.bureau_query(by_candidates=by_candidates)
         return query.filter(is_live(self.model)) if self.model in ARCHIVABLE else query
 
     def ordering(self, query):
@@ -395,7 +400,7 @@ class TenantAjaxLoader(QueryAjaxModelLoader):
             return []  # the picker asks once something is typed; listing a big table in full is no answer
         else:
             criterion = search.search_criterion(db.session, self.searchable, term, bureau_id=current_user.bureau_id)
-        query = self.get_query()
+        query = self.get_query(by_candidates=self.searchable is not None)
         if criterion is not None:
             query = query.filter(criterion)
         return self.ordering(query).offset(offset).limit(limit).all()
