@@ -50,7 +50,6 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(PersonView(Person, name=_l("People"), endpoint="persons"))
     admin.add_view(UserView(User, name=_l("Users"), endpoint="users"))
     admin.add_view(JobsView(name=_l("Jobs"), endpoint="jobs"))
-    admin.add_view(AlertView(RegistryAlert, name=_l("Register alerts"), endpoint="alerts", category=_l("Settings")))
     admin.add_view(PackageView(Package, name=_l("Packages"), endpoint="packages", category=_l("Packages")))
     admin.add_view(
         PackageAssignmentView(
@@ -66,4 +65,5 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(BillingView(name=_l("Billing basis"), endpoint="billing", category=_l("Packages")))
     admin.add_view(AuditLogView(AuditEntry, name=_l("Event log"), endpoint="auditlog", category=_l("Settings")))
     admin.add_view(OutboxView(OutboxMessage, name=_l("Outbox"), endpoint="outbox", category=_l("Settings")))
+    admin.add_view(AlertView(RegistryAlert, name=_l("Register alerts"), endpoint="alerts", category=_l("Settings")))
     return admin
