@@ -10,9 +10,9 @@ seconds on average (exponentially distributed) before the next:
 - search (15): the clients, people or users grid searched for a name, trade, first name, e-mail or org number;
 - lookup (5): an ajax lookup (contact person, template, …) with the same kind of terms;
 - client page (30): one of 2,000 clients, tab Oversikt, Personer or Pakker (or a person's details);
-- save (12): the edit form of a client or a person is opened and sent back through the real form (CSRF token,
-  version check and every field parsed from the page) with the phone number toggled between empty and
-  ``BENCH_PHONE``, so repeated runs do not drift;
+- save (12): the edit form of a client (the client page's company form, where the generic edit URL leads) or a
+  person is opened and sent back through the real form (CSRF token, version check and every field parsed from the
+  page) with the phone number toggled between empty and ``BENCH_PHONE``, so repeated runs do not drift;
 - bulk action (8): three blocked users are reactivated and blocked again through the users grid's action POSTs.
 
 Every HTTP request is timed; an error is any status other than 2xx/3xx or an exception. A save that answers 200 (the
@@ -31,6 +31,7 @@ import time
 from collections import Counter, defaultdict
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urljoin
 
 from grids import DEMO_BUREAU, ROOT, build, csrf_token, login, pages, percentile, served
 
@@ -133,12 +134,13 @@ def prepare(url: str, staff: int, seed: int) -> dict[str, Any]:
 
 
 class FormFields(HTMLParser):
-    """The fields each POST form on a page sends, as a browser would send them; ``fields`` is the edit form's
-    (the one with the version check, else the biggest)."""
+    """The fields each POST form on a page sends, as a browser would send them. ``edit`` is the edit form: the one
+    holding a ``phone`` field (the field the save task toggles), else the biggest; ``fields`` and ``action`` are its."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.forms: list[list[tuple[str, str]]] = []
+        self.actions: list[str] = []
         self._form: list[tuple[str, str]] | None = None
         self._select: str | None = None
         self._select_first: str | None = None
@@ -147,15 +149,25 @@ class FormFields(HTMLParser):
         self._text: list[str] = []
 
     @property
+    def edit(self) -> int | None:
+        with_phone = [n for n, form in enumerate(self.forms) if any(name == "phone" for name, _value in form)]
+        by_size = sorted(range(len(self.forms)), key=lambda n: len(self.forms[n]), reverse=True)
+        return (with_phone or by_size or [None])[0]
+
+    @property
     def fields(self) -> list[tuple[str, str]]:
-        edit = [form for form in self.forms if any(name == "version_check" for name, _value in form)]
-        return (edit or sorted(self.forms, key=len, reverse=True) or [[]])[0]
+        return [] if self.edit is None else self.forms[self.edit]
+
+    @property
+    def action(self) -> str:
+        return "" if self.edit is None else self.actions[self.edit]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {key: value or "" for key, value in attrs}
         if tag == "form" and a.get("method", "").lower() == "post":
             self._form = []
             self.forms.append(self._form)
+            self.actions.append(a.get("action", ""))
         if self._form is None:
             return
         name = a.get("name")
@@ -292,12 +304,17 @@ class Staff(threading.Thread):
         self.fetch("client page", "GET", "/admin/clients/manage/", params={"id": client, "tab": tab})
 
     def task_save(self) -> None:
+        """Open a client's or a person's edit form and send it back with the phone toggled. A client's generic edit
+        URL leads to the client page's company form (the purpose-built flow), which is then the one sent."""
         view, pool = self.rng.choice((("clients", "save_clients"), ("persons", "save_persons")))
         if not self.shared[pool]:
             return
         key = self.rng.choice(self.shared[pool])
         path = f"/admin/{view}/edit/?id={key}&url=/admin/{view}/"
         form = self.fetch("edit form", "GET", path)
+        if form.is_redirect:
+            path = urljoin(path, form.headers["Location"])
+            form = self.fetch("edit form", "GET", path)
         if form.status_code != 200:
             return
         parser = FormFields()
@@ -305,7 +322,7 @@ class Staff(threading.Thread):
         fields = [(name, value) for name, value in parser.fields if name != "phone"]
         phone = dict(parser.fields).get("phone", "")
         fields.append(("phone", "" if phone == BENCH_PHONE else BENCH_PHONE))
-        answer = self.fetch("save", "POST", path, data=fields)
+        answer = self.fetch("save", "POST", urljoin(path, parser.action) if parser.action else path, data=fields)
         if answer.status_code == 200:
             self.refused.append(f"{view} {key}: {_alert(answer.text)}")
 

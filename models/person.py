@@ -186,6 +186,15 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
             sqlite_where=text("status = 'invited' AND accepted_at IS NULL AND invitation_sent_at IS NOT NULL"),
             postgresql_where=text("status = 'invited' AND accepted_at IS NULL AND invitation_sent_at IS NOT NULL"),
         ),
+        # Staff users are a handful among millions of client users: the "at least one active administrator" check
+        # on every flush that touches a user's authority reads them through this index, not the whole bureau.
+        Index(
+            "ix_users_bureau_staff_role",
+            "bureau_id",
+            "staff_role",
+            sqlite_where=text("staff_role IS NOT NULL"),
+            postgresql_where=text("staff_role IS NOT NULL"),
+        ),
         Index(
             "ix_users_bureau_reseller_role",
             "bureau_id",

@@ -13,11 +13,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, func, select, text
 
 from admin_views.base import MAX_LIST_ROWS
 from extensions import db
-from models import OutboxMessage, StaffRole
+from models import OutboxMessage, StaffRole, User
 from services import packages
 from services.outbox import message_kinds, run_worker
 from services.statistics import refresh_statistics
@@ -274,3 +274,22 @@ def test_a_picker_fetches_its_candidates_by_id(client, login_as, grid_rows, path
         assert f"SEARCH {table} USING INTEGER PRIMARY KEY" in plan, plan
     # PostgreSQL, forced off its scans on a few rows, may read any index; at a million clients it takes the primary
     # key (bench/sweep.py: the users picker 28 ms, nearly all of it the trigram search for the candidates).
+
+
+def test_counting_active_administrators_reads_the_staff_index(app, bureau, make_client, make_user) -> None:
+    """Every flush that blocks, reactivates or ends a user counts the bureau's active administrators; that count
+    reads the few staff users through their partial index, never every user of the bureau (issue 9's load run: a
+    sequential scan of 600k users on each bulk action)."""
+    from services.policy import active_admin_clause
+
+    forget_sqlite_statistics()
+    for n in range(3):
+        make_user(make_client(name=f"Firma {n} AS"))
+    statement = (
+        select(User.bureau_id, func.count(User.id))
+        .where(User.bureau_id.in_([bureau.id]), active_admin_clause(date.today()))
+        .group_by(User.bureau_id)
+    )
+    sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    plan = plan_of(sql, () if db.engine.dialect.name == "sqlite" else None)
+    assert "ix_users_bureau_staff_role" in plan, plan
