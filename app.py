@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, current_app, has_request_context, redirect, request, session, url_for
 from flask_babel import get_locale
 
-from config import Config, check_secret_key, normalise_database_url
+from config import Config, check_secret_key, normalise_database_url, postgresql_session_options
 from extensions import babel, csrf, db, login_manager, mail, migrate
 
 # Norwegian bokmål is served under the locale code "no": that is the only code under which
@@ -33,6 +33,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        **postgresql_session_options(app.config),
+    }
     notice = check_secret_key(app.config)
     if notice:
         app.logger.warning(notice)

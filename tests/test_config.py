@@ -34,3 +34,25 @@ def test_environment_overrides(monkeypatch):
     app = create_app()
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://someone@db.example/klient"
     assert app.config["ADMIN_PAGE_SIZE"] == 20
+
+
+def test_postgresql_sessions_start_no_parallel_workers_unless_asked(monkeypatch, app):
+    """Issue 9's load run: a parallel plan on a 2-core machine took the cores 50 staff were waiting for. The app's
+    PostgreSQL sessions plan without parallel workers by default; "server" keeps the server's setting; anything
+    else is refused at start, not at the first query."""
+    from sqlalchemy import text
+
+    from config import postgresql_session_options
+    from extensions import db
+
+    assert postgresql_session_options({"SQLALCHEMY_DATABASE_URI": "sqlite://"}) == {}
+    pg = {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@h/db"}
+    assert postgresql_session_options({**pg, "DATABASE_PARALLEL_WORKERS": "server"}) == {}
+    assert postgresql_session_options({**pg, "DATABASE_PARALLEL_WORKERS": "2"}) == {
+        "connect_args": {"options": "-c max_parallel_workers_per_gather=2"}
+    }
+    monkeypatch.setenv("DATABASE_PARALLEL_WORKERS", "many")
+    with pytest.raises(ValueError, match="DATABASE_PARALLEL_WORKERS"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "postgresql://u@h/db"})
+    if db.engine.dialect.name == "postgresql":  # the test database's own sessions, through the app's engine
+        assert db.session.scalar(text("SHOW max_parallel_workers_per_gather")) == "0"
