@@ -255,6 +255,7 @@ def served(spec: str, url: str, port: int, args: argparse.Namespace, name: str) 
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    SERVERS[base] = server.pid
     try:
         _wait_until_up(server, base, log_path)
         yield base
@@ -268,6 +269,23 @@ def served(spec: str, url: str, port: int, args: argparse.Namespace, name: str) 
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+SERVERS: dict[str, int] = {}  # base URL -> the gunicorn master's pid, while it serves
+
+
+def workers_peak_rss_mb(base: str) -> float | None:
+    """The largest peak resident memory (VmHWM) among the gunicorn workers serving ``base``, in MB (Linux)."""
+    master = SERVERS.get(base)
+    peaks = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:  # the process ended meanwhile
+            continue
+        if fields.get("PPid", "").strip() == str(master) and "VmHWM" in fields:
+            peaks.append(int(fields["VmHWM"].split()[0]) / 1024)
+    return max(peaks) if peaks else None
 
 
 def _wait_until_up(server: subprocess.Popen, base: str, log_path: Path) -> None:
@@ -348,7 +366,11 @@ def run_pages(args: argparse.Namespace) -> dict[int, dict[str, dict[str, Any]]]:
                 results[size][entry["label"]] = figures
                 versus = "" if twin is None else f"  (scaffold {figures['scaffold']['p95']:.1f} ms)"
                 print(f"{size:>9,} {figures['p95']:9.1f} ms  {entry['label']}{versus}", file=sys.stderr, flush=True)
+            MEMORY[size] = workers_peak_rss_mb(product)
     return results
+
+
+MEMORY: dict[int, float | None] = {}  # size -> the product's largest worker peak RSS in MB, after every page
 
 
 def print_pages(database: str, sizes: list[int], results: dict[int, dict[str, dict[str, Any]]]) -> None:
@@ -378,6 +400,10 @@ def print_pages(database: str, sizes: list[int], results: dict[int, dict[str, di
             f"| {ratio:.2f} | {','.join(map(str, big['status']))} | {'met' if ok else 'MISSED'} | {anchor} |"
         )
     print(f"\n{len(results[large]) - missed} of {len(results[large])} pages meet the target.")
+    memory = "; ".join(
+        f"{size:,} clients: {'?' if MEMORY.get(size) is None else f'{MEMORY[size]:.0f} MB'}" for size in sizes
+    )
+    print(f"Server memory (peak resident size of the largest gunicorn worker after every page): {memory}.")
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
@@ -430,7 +456,10 @@ def main() -> int:
     results = run_pages(args)
     print_pages(args.database, args.sizes, results)
     if args.json:
-        args.json.write_text(json.dumps({"settings": settings, "results": results}, indent=2))
+        memory = {str(size): MEMORY.get(size) for size in args.sizes}
+        args.json.write_text(
+            json.dumps({"settings": settings, "results": results, "worker_peak_rss_mb": memory}, indent=2)
+        )
     return 0
 
 

@@ -33,7 +33,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
-from grids import DEMO_BUREAU, ROOT, build, csrf_token, login, pages, percentile, served
+from grids import DEMO_BUREAU, ROOT, build, csrf_token, login, pages, percentile, served, workers_peak_rss_mb
 
 BENCH_PHONE = "22 00 00 09"
 STAFF_PASSWORD = "demo-passord-2026"
@@ -372,6 +372,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 member.join(timeout=130)
         elapsed = time.monotonic() - shared["start"]
         machine_after, own_after = machine_cpu(), own_cpu()
+        peak_rss_mb = workers_peak_rss_mb(base)
     report = summarise(args, staff, elapsed)
     busy, total = (after - before for after, before in zip(machine_after, machine_before, strict=True))
     report["cpu"] = {
@@ -382,6 +383,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         * (busy / _TICKS - (own_after - own_before))
         / max(report["overall"]["requests"], 1),
     }
+    report["worker_peak_rss_mb"] = peak_rss_mb
     return report
 
 
@@ -482,6 +484,8 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
             f"used {cpu['generator_seconds']:.0f} CPU seconds of them; the server and the database used about "
             f"{cpu['server_ms_per_request']:.0f} CPU ms per request."
         )
+    if report.get("worker_peak_rss_mb") is not None:
+        print(f"Memory: the largest gunicorn worker peaked at {report['worker_peak_rss_mb']:.0f} MB resident.")
     for example in report["failure_examples"][:10]:
         print(f"  failure: {example}")
     for example in report["refused_examples"][:5]:

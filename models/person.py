@@ -192,6 +192,7 @@ class User(TenantOwned, Versioned, Timestamped, UserMixin, db.Model):
             "ix_users_bureau_staff_role",
             "bureau_id",
             "staff_role",
+            "status",
             sqlite_where=text("staff_role IS NOT NULL"),
             postgresql_where=text("staff_role IS NOT NULL"),
         ),
